@@ -1,0 +1,97 @@
+import type { ClientInfo } from '../interfaces/client-info.interface';
+import type { PushSession } from '../interfaces/push-message.interface';
+import type { LocalConnection } from '../local/local-connection';
+import type { LocalRegistry } from '../local/local-registry';
+import type { EncodedMessage } from '../message/encoded-message';
+import type { PushMetrics } from '../push-metrics.service';
+
+/** What the module hands an engine when it starts. */
+export interface PushEngineContext {
+  /** This process's sockets (empty on a push-only node). */
+  registry: LocalRegistry;
+  /** This process's counters. */
+  metrics: PushMetrics;
+}
+
+/** What a connection starts with when `authenticate` named it. */
+export interface InitialBinding {
+  uid?: string | null;
+  session?: PushSession;
+}
+
+/**
+ * Routes every call of `PushService` to the nodes that hold its targets and answers queries. The service and the
+ * gateway talk to this class only, never to a concrete engine, so one process (memory) and a cluster (Redis)
+ * behave the same. Arguments arrive validated and messages arrive encoded; an engine throws
+ * `PushClientNotFoundError` for a write aimed at a client_id that is not connected, and
+ * `PushEngineUnavailableError` when its backend cannot be reached.
+ *
+ * It is an abstract class so that it serves both as the TypeScript type and as the Nest injection token.
+ */
+export abstract class PushEngine {
+  /** This node's id: the first 16 hex characters of every client_id it issues. */
+  abstract readonly nodeId: string;
+
+  /** Called once when the module starts, before any connection is accepted. */
+  abstract init(context: PushEngineContext): Promise<void>;
+  /** Called once when the module stops, after every local connection has closed. */
+  abstract close(): Promise<void>;
+
+  /** Makes a newly accepted local connection visible to the whole cluster, with its initial binding. */
+  abstract register(conn: LocalConnection, initial?: InitialBinding): Promise<void>;
+  /** Removes a closed local connection from the cluster; returns what it had when it closed. */
+  abstract unregister(conn: LocalConnection): Promise<ClientInfo>;
+
+  /** Sends to one connection; resolves to 1 when delivered, 0 when it is not connected. */
+  abstract sendToClient(clientId: string, message: EncodedMessage): Promise<number>;
+  /** Sends once to each listed connection (duplicates ignored) that is not excluded. */
+  abstract sendToClients(clientIds: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number>;
+  /** Sends to every connection bound to any of `uids`. */
+  abstract sendToUids(uids: string[], message: EncodedMessage): Promise<number>;
+  /** Sends once to every connection in any of `groups`, except the excluded client_ids. */
+  abstract sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number>;
+  /** Sends to every connection, except the excluded client_ids. */
+  abstract sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number>;
+
+  /** Binds a uid to a connection, replacing its previous uid. */
+  abstract bindUid(clientId: string, uid: string): Promise<void>;
+  /** Removes a connection's uid (no-op when none is bound). */
+  abstract unbindUid(clientId: string): Promise<void>;
+  /** Adds a connection to a group (no-op when already a member). */
+  abstract joinGroup(clientId: string, group: string): Promise<void>;
+  /** Removes a connection from a group (no-op when not a member). */
+  abstract leaveGroup(clientId: string, group: string): Promise<void>;
+  /** Dissolves a group: every member leaves it. Resolves to how many members it had. */
+  abstract ungroup(group: string): Promise<number>;
+
+  /** Closes one connection (flushing `finalMessage` first), or cuts it at once when `destroy` is set. */
+  abstract closeClient(clientId: string, finalMessage: EncodedMessage | null, destroy: boolean): Promise<boolean>;
+  /** Closes every connection bound to `uid`; resolves to how many were closed. */
+  abstract closeUid(uid: string): Promise<number>;
+
+  /** Replaces a connection's session. */
+  abstract setSession(clientId: string, session: PushSession): Promise<void>;
+  /** Deep-merges `patch` into a connection's session; resolves to the merged session. */
+  abstract updateSession(clientId: string, patch: PushSession): Promise<PushSession>;
+
+  /** What each listed connection has, or null for one that is not connected. */
+  abstract getClients(clientIds: string[]): Promise<(ClientInfo | null)[]>;
+  /** For each uid, the client_ids bound to it. */
+  abstract getClientIdsByUids(uids: string[]): Promise<string[][]>;
+  /** For each group, its members' client_ids. */
+  abstract getClientIdsByGroups(groups: string[]): Promise<string[][]>;
+  /** For each group, how many members it has. */
+  abstract countClientsByGroups(groups: string[]): Promise<number[]>;
+  /** For each uid, how many connections it has. */
+  abstract countClientsByUids(uids: string[]): Promise<number[]>;
+  /** Every connected client_id. */
+  abstract getAllClientIds(): Promise<string[]>;
+  /** How many connections there are. */
+  abstract countClients(): Promise<number>;
+  /** Every uid with at least one connection. */
+  abstract getAllUids(): Promise<string[]>;
+  /** How many uids have at least one connection. */
+  abstract countUids(): Promise<number>;
+  /** Every group with at least one member. */
+  abstract getAllGroups(): Promise<string[]>;
+}

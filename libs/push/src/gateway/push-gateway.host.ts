@@ -1,0 +1,279 @@
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+} from '@nestjs/common';
+import type { OnGatewayConnection, OnGatewayInit } from '@nestjs/websockets';
+import { parse as parseCookies } from 'cookie';
+import type { IncomingMessage } from 'node:http';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { InitialBinding, PushEngine } from '../engine/push.engine';
+import { createClientId } from '../identity/client-id';
+import type { PushAuthResult } from '../interfaces/push-module-options.interface';
+import { isPlainObject } from '../util/deep-merge';
+import { LocalConnection } from '../local/local-connection';
+import { LocalRegistry } from '../local/local-registry';
+import { EncodedMessage } from '../message/encoded-message';
+import { PUSH_LOCAL_REGISTRY, PUSH_RESOLVED_OPTIONS } from '../push.constants';
+import { PushEvents } from '../push-events.service';
+import { PushMetrics } from '../push-metrics.service';
+import type { ResolvedPushOptions } from '../push-options';
+
+/** The argument ws hands to `verifyClient`. */
+interface UpgradeInfo {
+  origin: string;
+  secure: boolean;
+  req: IncomingMessage;
+}
+type VerifyCallback = (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void;
+
+/** Codes of the `{"type":"error"}` frames sent back for a frame the gateway refuses. */
+export type PushFrameErrorCode = 'bad_json' | 'bad_frame' | 'unknown_event' | 'binary_unsupported' | 'inbound_disabled';
+
+/**
+ * The socket side of the module. `PushModule.forRoot()` subclasses it with `@WebSocketGateway(port, { path })`
+ * so the path can come from options. It accepts upgrades (origin and `authenticate` checks before the 101),
+ * assigns client_ids, sends init, runs the heartbeat, enforces limits, turns frames and closes into events, and
+ * drains connections with 1001 on shutdown. It never routes a push: that is the engine's job.
+ */
+@Injectable()
+export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewayConnection, BeforeApplicationShutdown {
+  private readonly logger = new Logger('PushGateway');
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private shuttingDown = false;
+  private readonly upgrades = new WeakMap<IncomingMessage, InitialBinding>();
+  private readonly pendingCloses = new Set<Promise<void>>();
+
+  constructor(
+    private readonly engine: PushEngine,
+    @Inject(PUSH_RESOLVED_OPTIONS) private readonly options: ResolvedPushOptions,
+    @Inject(PUSH_LOCAL_REGISTRY) private readonly registry: LocalRegistry,
+    private readonly events: PushEvents,
+    private readonly metrics: PushMetrics,
+  ) {}
+
+  afterInit(server: WebSocketServer): void {
+    // ws reads these on every upgrade. They are set here rather than in the decorator because they come from
+    // the module options, which may be resolved asynchronously and through dependency injection.
+    server.options.maxPayload = this.options.maxPayload;
+    server.options.perMessageDeflate = false;
+    server.options.verifyClient = (info: UpgradeInfo, done: VerifyCallback) => this.verifyUpgrade(info, done);
+    const heartbeat = this.options.heartbeat;
+    if (heartbeat) {
+      this.heartbeatTimer = setInterval(() => this.sweep(heartbeat.timeout), heartbeat.interval);
+      this.heartbeatTimer.unref();
+    }
+  }
+
+  handleConnection(socket: WebSocket, request: IncomingMessage): void {
+    const conn = new LocalConnection(createClientId(this.engine.nodeId), socket, request.socket.remoteAddress);
+    this.metrics.connectionsOpened++;
+    const initial = this.upgrades.get(request);
+    socket.on('pong', () => {
+      conn.lastSeen = Date.now();
+    });
+    socket.on('message', (data: RawData, isBinary: boolean) => this.onFrame(conn, data, isBinary));
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this.metrics.payloadTooLarge++;
+        conn.closedBy ??= { reason: 'payload-too-large', code: 1009 };
+      }
+    });
+    const registered = this.engine.register(conn, initial).then(
+      () => true,
+      (error: unknown) => {
+        this.logger.error(`could not register ${conn.id}: ${(error as Error).message}`);
+        this.registry.close(conn, 1011, 'engine-unavailable');
+        return false;
+      },
+    );
+    socket.once('close', (code: number) => this.trackClose(this.onClose(conn, code, registered)));
+    void registered.then((ok) => {
+      if (!ok || socket.readyState !== WebSocket.OPEN) return;
+      this.registry.write(conn, EncodedMessage.encode(this.options.initMessage(conn.id)));
+      this.events.emit({
+        type: 'connect',
+        clientId: conn.id,
+        remoteAddress: conn.remoteAddress,
+        headers: request.headers,
+        query: parseQuery(request.url),
+        cookies: safeParseCookies(request.headers.cookie),
+        uid: conn.uid,
+      });
+    });
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.shuttingDown = true;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    const open = [...this.registry.connections()];
+    for (const conn of open) this.registry.close(conn, 1001, 'shutdown');
+    const drained = Promise.all([...this.pendingCloses, ...open.map((conn) => closedOf(conn.socket))]).then(
+      () => Promise.all([...this.pendingCloses]),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.options.shutdownTimeout);
+    });
+    await Promise.race([drained, timeout]);
+    clearTimeout(timer);
+    // Whoever did not finish the handshake in time is cut, so the engine can remove its entries now.
+    for (const conn of this.registry.connections()) this.registry.destroy(conn, 'shutdown', 1001);
+    await Promise.race([Promise.all([...this.pendingCloses]), delay(this.options.shutdownTimeout)]);
+  }
+
+  private verifyUpgrade(info: UpgradeInfo, done: VerifyCallback): void {
+    if (this.shuttingDown) {
+      this.metrics.rejectedUpgrades.shuttingDown++;
+      return refuse(done, 503, 'shutting_down', 'the server is shutting down');
+    }
+    const allowed = this.options.allowedOrigins;
+    if (allowed) {
+      const origin = info.req.headers.origin;
+      if (origin === undefined ? this.options.requireOrigin : !allowed(origin)) {
+        this.metrics.rejectedUpgrades.origin++;
+        return refuse(done, 403, 'origin_not_allowed', `origin ${origin ?? '(none)'} is not allowed`);
+      }
+    }
+    const authenticate = this.options.authenticate;
+    if (!authenticate) return done(true);
+    Promise.resolve()
+      .then(() => authenticate(info.req))
+      .then(
+        (result) => {
+          const binding = this.toBinding(result);
+          if (binding === null) {
+            this.metrics.rejectedUpgrades.auth++;
+            return refuse(done, 401, 'unauthorized', 'authentication required');
+          }
+          this.upgrades.set(info.req, binding);
+          done(true);
+        },
+        (error: unknown) => {
+          this.metrics.rejectedUpgrades.error++;
+          this.logger.error(`authenticate hook failed: ${(error as Error)?.stack ?? String(error)}`);
+          refuse(done, 500, 'auth_error', 'authentication failed');
+        },
+      );
+  }
+
+  private toBinding(result: PushAuthResult): InitialBinding | null {
+    if (!result) return null;
+    if (result === true) return {};
+    const uid = result.uid;
+    if (uid !== undefined && (typeof uid !== 'string' || uid.length === 0 || uid.length > this.options.maxIdLength)) {
+      throw new Error(`authenticate returned an invalid uid`);
+    }
+    if (result.session !== undefined && !isPlainObject(result.session)) {
+      throw new Error(`authenticate returned a session that is not a plain object`);
+    }
+    return { uid: uid ?? null, session: result.session };
+  }
+
+  private onFrame(conn: LocalConnection, data: RawData, isBinary: boolean): void {
+    conn.lastSeen = Date.now();
+    if (isBinary) return this.refuseFrame(conn, 'binary_unsupported', 'binary frames are not accepted');
+    let frame: unknown;
+    try {
+      frame = JSON.parse(data.toString());
+    } catch {
+      return this.refuseFrame(conn, 'bad_json', 'frame is not valid JSON');
+    }
+    const type = isPlainObject(frame) ? frame.type : undefined;
+    if (typeof type !== 'string') {
+      return this.refuseFrame(conn, 'bad_frame', 'frame must be a JSON object with a string "type"');
+    }
+    switch (type) {
+      case 'ping':
+        return; // An application-level keep-alive from older clients: it already refreshed lastSeen.
+      case 'message':
+        if (!this.options.inbound) {
+          return this.refuseFrame(conn, 'inbound_disabled', 'this channel is push-only');
+        }
+        this.events.emit({
+          type: 'message',
+          clientId: conn.id,
+          uid: conn.uid,
+          session: structuredClone(conn.session),
+          data: (frame as { data?: unknown }).data ?? null,
+        });
+        return;
+      default:
+        return this.refuseFrame(conn, 'unknown_event', `unknown frame type "${type.slice(0, 64)}"`);
+    }
+  }
+
+  private refuseFrame(conn: LocalConnection, code: PushFrameErrorCode, message: string): void {
+    this.metrics.badFrames++;
+    this.registry.write(conn, EncodedMessage.encode({ type: 'error', code, message }));
+  }
+
+  private async onClose(conn: LocalConnection, code: number, registered: Promise<boolean>): Promise<void> {
+    const info = (await registered)
+      ? await this.engine.unregister(conn).catch((error: unknown) => {
+          this.logger.error(`could not unregister ${conn.id}: ${(error as Error).message}`);
+          return this.registry.remove(conn);
+        })
+      : this.registry.remove(conn);
+    this.metrics.connectionsClosed++;
+    this.events.emit({
+      type: 'close',
+      clientId: conn.id,
+      uid: info.uid,
+      groups: info.groups,
+      session: info.session,
+      code: conn.closedBy?.code ?? code,
+      reason: conn.closedBy?.reason ?? 'peer',
+    });
+  }
+
+  private trackClose(promise: Promise<void>): void {
+    this.pendingCloses.add(promise);
+    void promise.finally(() => this.pendingCloses.delete(promise));
+  }
+
+  private sweep(timeout: number): void {
+    const deadline = Date.now() - timeout;
+    for (const conn of this.registry.connections()) {
+      if (conn.socket.readyState !== WebSocket.OPEN) continue;
+      if (conn.lastSeen < deadline) {
+        this.metrics.heartbeatTimeouts++;
+        this.registry.destroy(conn, 'heartbeat', 1006);
+      } else {
+        conn.socket.ping();
+      }
+    }
+  }
+}
+
+function refuse(done: VerifyCallback, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ statusCode: status, code, message });
+  done(false, status, body, { 'Content-Type': 'application/json' });
+}
+
+function closedOf(socket: WebSocket): Promise<void> {
+  if (socket.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function parseQuery(url: string | undefined): Record<string, string> {
+  const params = new URL(url ?? '/', 'http://localhost').searchParams;
+  return Object.fromEntries(params.entries());
+}
+
+function safeParseCookies(header: string | undefined): Record<string, string> {
+  if (!header) return {};
+  try {
+    const parsed = parseCookies(header);
+    const out: Record<string, string> = {};
+    for (const [key, value] of Object.entries(parsed)) if (value !== undefined) out[key] = value;
+    return out;
+  } catch {
+    return {};
+  }
+}

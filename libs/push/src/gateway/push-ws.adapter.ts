@@ -1,0 +1,50 @@
+import { WsAdapter } from '@nestjs/platform-ws';
+import type { MessageMappingProperties } from '@nestjs/websockets/gateway-metadata-explorer';
+import * as http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Observable } from 'rxjs';
+
+type PathServer = { path: string; handleUpgrade: Function; emit: Function };
+
+/**
+ * Nest's `WsAdapter` with two fixes a push server wants. An upgrade on an unknown path gets a `404` with a JSON
+ * body instead of a reset connection, so a misconfigured client can tell what is wrong. And a gateway without
+ * `@SubscribeMessage` handlers (like the push gateway) gets no per-frame JSON parsing and rxjs pipeline it would
+ * never use. Use it in place of `WsAdapter`: `app.useWebSocketAdapter(new PushWsAdapter(app))`.
+ */
+export class PushWsAdapter extends WsAdapter {
+  override bindMessageHandlers(
+    client: unknown,
+    handlers: MessageMappingProperties[],
+    transform: (data: unknown) => Observable<unknown>,
+  ): void {
+    if (handlers.length === 0) return;
+    super.bindMessageHandlers(client, handlers, transform);
+  }
+
+  protected override ensureHttpServerExists(port: number, httpServer = http.createServer()) {
+    if (this.httpServersRegistry.has(port)) return;
+    this.httpServersRegistry.set(port, httpServer);
+    httpServer.on('upgrade', (request: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      let pathname: string;
+      try {
+        pathname = new URL(request.url ?? '/', 'ws://localhost').pathname;
+      } catch {
+        return rejectUpgrade(socket, 400, 'Bad Request', 'malformed upgrade URL');
+      }
+      const servers: PathServer[] = this.wsServersRegistry.get(port) ?? [];
+      const target = servers.find((server) => server.path === pathname);
+      if (!target) return rejectUpgrade(socket, 404, 'Not Found', `no WebSocket endpoint at ${pathname}`);
+      target.handleUpgrade(request, socket, head, (ws: unknown) => target.emit('connection', ws, request));
+    });
+    return httpServer;
+  }
+}
+
+function rejectUpgrade(socket: Duplex, status: number, text: string, message: string): void {
+  const body = JSON.stringify({ statusCode: status, error: text, message });
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,22 @@
+export * from './interfaces';
+export { PushModule } from './push.module';
+export { PUSH_MODULE_OPTIONS } from './push.module-definition';
+export { PUSH_DEFAULTS } from './push.constants';
+export { PushService, type SendToAllOptions, type SendToGroupOptions } from './push.service';
+export { PushEvents } from './push-events.service';
+export { PushMetrics, type PushMetricsSnapshot } from './push-metrics.service';
+export { PushEngine, type PushEngineContext, type InitialBinding } from './engine/push.engine';
+export { MemoryEngine } from './engine/memory.engine';
+export { LocalRegistry, type LocalRegistryLimits } from './local/local-registry';
+export { LocalConnection, type ServerCloseReason } from './local/local-connection';
+export { EncodedMessage } from './message/encoded-message';
+export { PushWsAdapter } from './gateway/push-ws.adapter';
+export { PushGatewayHost, type PushFrameErrorCode } from './gateway/push-gateway.host';
+export { isClientId, nodeIdOf, CLIENT_ID_LENGTH } from './identity/client-id';
+export {
+  PushClientNotFoundError,
+  PushEngineUnavailableError,
+  PushInvalidArgumentError,
+  isPushError,
+  type PushErrorCode,
+} from './errors/push.errors';

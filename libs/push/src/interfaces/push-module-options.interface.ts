@@ -1,0 +1,71 @@
+import type { IncomingMessage } from 'node:http';
+import type { PushSession, PushMessage } from './push-message.interface';
+import type { PushEngine } from '../engine/push.engine';
+
+/** What `authenticate` may answer: refuse, accept anonymously, or accept and name the uid to bind before init. */
+export type PushAuthResult = false | null | undefined | true | { uid?: string; session?: PushSession };
+
+/**
+ * Runs on every upgrade request before the 101 is sent. Answer `false`/`null` to refuse with 401,
+ * `true` to accept, or `{ uid, session }` to accept and bind that uid (and session) before the init frame.
+ * A hook that throws refuses with 500 and is logged.
+ */
+export type PushAuthenticateHook = (request: IncomingMessage) => PushAuthResult | Promise<PushAuthResult>;
+
+/** Heartbeat settings: WebSocket protocol pings, answered by browsers on their own. */
+export interface PushHeartbeatOptions {
+  /** How often each connection is pinged, in ms. Default 25 000. */
+  interval: number;
+  /** Silence (no pong, no frame) after which a peer is dropped, in ms. Default 60 000. */
+  timeout: number;
+}
+
+/** The in-process engine: one process holds every connection and answers every query. */
+export interface MemoryEngineOptions {
+  type: 'memory';
+}
+
+/** Engine selection: a built-in engine by its options, or any object that extends `PushEngine`. */
+export type PushEngineOption = MemoryEngineOptions | PushEngine;
+
+/** Options of `PushModule.forRoot()` / the factory of `forRootAsync()`. Every field has a safe default. */
+export interface PushModuleOptions {
+  /** Which engine routes calls and answers queries. Default: `{ type: 'memory' }`. */
+  engine?: PushEngineOption;
+  /** Ping interval and drop timeout, or `false` to disable (not advised: dead peers then stay forever). */
+  heartbeat?: PushHeartbeatOptions | false;
+  /** Largest inbound frame in bytes; a larger one closes the connection with 1009. Default 16 KiB. */
+  maxPayload?: number;
+  /** Bytes that may wait in one connection's send queue; past it the connection is closed with 1013. Default 4 MiB. */
+  maxBufferedBytes?: number;
+  /**
+   * Origins (`scheme://host[:port]`) allowed to open a WebSocket, or a predicate. Unset: any origin.
+   * A request from another origin is refused with 403 at the upgrade. Requests without an Origin header
+   * (non-browser clients) are allowed unless `requireOrigin` is set.
+   */
+  allowedOrigins?: string[] | ((origin: string) => boolean);
+  /** With `allowedOrigins`, also refuse upgrades that carry no Origin header. Default false. */
+  requireOrigin?: boolean;
+  /** Hook run on each upgrade request. See {@link PushAuthenticateHook}. */
+  authenticate?: PushAuthenticateHook;
+  /** Builds the first frame a connection receives. Default: `{"type":"init","client_id":"…"}`. */
+  initMessage?: (clientId: string) => PushMessage;
+  /** Two-way mode: `{"type":"message","data":…}` frames from clients reach `PushEvents.message$`. Default false. */
+  inbound?: boolean;
+  /** Longest uid or group name accepted, in characters. Default 256. */
+  maxIdLength?: number;
+  /** How long a graceful shutdown waits for clients to acknowledge the 1001 close, in ms. Default 3 000. */
+  shutdownTimeout?: number;
+}
+
+/** Options fixed when the module is declared (also for `forRootAsync`): they shape the gateway class itself. */
+export interface PushModuleExtras {
+  /** Register the module globally. Default false. */
+  isGlobal?: boolean;
+  /** Run a WebSocket gateway in this process. `false` makes a push-only node. Default true. */
+  gateway?: boolean;
+  /** Path of the WebSocket endpoint. Default `/ws`. */
+  path?: string;
+  /** Port of the WebSocket endpoint; 0 shares the app's HTTP server. Default 0. */
+  port?: number;
+}

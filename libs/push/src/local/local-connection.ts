@@ -1,0 +1,35 @@
+import type { WebSocket } from 'ws';
+import type { PushSession } from '../interfaces/push-message.interface';
+
+/** Why the server closed a connection (reported in the close event's `reason`; `peer` when the client did). */
+export type ServerCloseReason =
+  | 'heartbeat'
+  | 'slow-consumer'
+  | 'closed-by-server'
+  | 'destroyed'
+  | 'shutdown'
+  | 'payload-too-large'
+  | 'engine-unavailable';
+
+/** One socket held by this process, with the bindings the registry keeps for it. */
+export class LocalConnection {
+  /** The bound uid, or null. Written only through the registry, which keeps its indexes in step. */
+  uid: string | null = null;
+  /** The groups it is in. Written only through the registry. */
+  readonly groups = new Set<string>();
+  /** The session object. */
+  session: PushSession = {};
+  /** Last time (ms) a pong or frame came in; the heartbeat drops the peer when it is too old. */
+  lastSeen = Date.now();
+  /** Set when the server decided to close it, with the code it used. */
+  closedBy: { reason: ServerCloseReason; code: number } | null = null;
+
+  constructor(
+    /** The client_id. */
+    readonly id: string,
+    /** The underlying ws socket. */
+    readonly socket: WebSocket,
+    /** The peer address at accept time. */
+    readonly remoteAddress?: string,
+  ) {}
+}

@@ -1,0 +1,24 @@
+import { MemoryEngine } from './engine/memory.engine';
+import { PushEngine } from './engine/push.engine';
+import type { LocalRegistry } from './local/local-registry';
+import type { PushMetrics } from './push-metrics.service';
+import type { ResolvedPushOptions } from './push-options';
+
+/** Builds the configured engine and starts it before any gateway can accept a connection. */
+export async function createPushEngine(
+  options: ResolvedPushOptions,
+  registry: LocalRegistry,
+  metrics: PushMetrics,
+): Promise<PushEngine> {
+  const choice = options.engine;
+  let engine: PushEngine;
+  if (choice instanceof PushEngine) {
+    engine = choice;
+  } else if (choice.type === 'memory') {
+    engine = new MemoryEngine();
+  } else {
+    throw new Error(`PushModule: unknown engine type ${JSON.stringify((choice as { type?: unknown }).type)}`);
+  }
+  await engine.init({ registry, metrics });
+  return engine;
+}

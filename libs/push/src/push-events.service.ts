@@ -1,0 +1,45 @@
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Observable, Subject, filter } from 'rxjs';
+import type {
+  PushCloseEvent,
+  PushConnectEvent,
+  PushEvent,
+  PushInboundMessageEvent,
+} from './interfaces/push-event.interface';
+
+/**
+ * The connection events of this node's sockets, as rxjs Observables. Subscribe from any provider of the app
+ * (for example in `onModuleInit`); the library never needs editing to react to a connect, message or close.
+ * Events are local: each node sees the connections it holds.
+ */
+@Injectable()
+export class PushEvents implements OnModuleDestroy {
+  private readonly subject = new Subject<PushEvent>();
+
+  /** Every event, in order. */
+  readonly events$: Observable<PushEvent> = this.subject.asObservable();
+  /** A connection was accepted and received its init frame. */
+  readonly connect$: Observable<PushConnectEvent> = this.events$.pipe(
+    filter((e): e is PushConnectEvent => e.type === 'connect'),
+  );
+  /** A client sent `{"type":"message","data":…}` (only when `inbound` is on). */
+  readonly message$: Observable<PushInboundMessageEvent> = this.events$.pipe(
+    filter((e): e is PushInboundMessageEvent => e.type === 'message'),
+  );
+  /** A connection closed; the event carries the uid, groups and session it had. */
+  readonly close$: Observable<PushCloseEvent> = this.events$.pipe(
+    filter((e): e is PushCloseEvent => e.type === 'close'),
+  );
+
+  /**
+   * @internal Called by the gateway. Subscribers run synchronously inside the socket's event handler, so keep
+   * them short and catch their own errors (rxjs rethrows an uncaught one asynchronously).
+   */
+  emit(event: PushEvent): void {
+    this.subject.next(event);
+  }
+
+  onModuleDestroy(): void {
+    this.subject.complete();
+  }
+}

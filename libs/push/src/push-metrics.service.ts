@@ -1,0 +1,45 @@
+import { Injectable } from '@nestjs/common';
+
+/**
+ * Counters of this process. Every connection the module closes on its own, every frame it refuses and every
+ * upgrade it turns away is counted here, so that nothing is dropped silently. Read them with
+ * `PushService.getMetrics()`.
+ */
+@Injectable()
+export class PushMetrics {
+  /** Connections accepted since start. */
+  connectionsOpened = 0;
+  /** Connections closed since start, for any reason. */
+  connectionsClosed = 0;
+  /** Frames written to sockets (one per recipient). */
+  framesDelivered = 0;
+  /** Connections closed because their send queue passed `maxBufferedBytes` (code 1013). */
+  slowConsumerDrops = 0;
+  /** Connections dropped for not answering pings within `heartbeat.timeout`. */
+  heartbeatTimeouts = 0;
+  /** Connections closed with 1009 because a frame passed `maxPayload`. */
+  payloadTooLarge = 0;
+  /** Inbound frames refused with an error frame (malformed JSON, unknown type, binary, inbound off). */
+  badFrames = 0;
+  /** Upgrades refused: by origin (403), by `authenticate` (401), while shutting down (503), hook errors (500). */
+  readonly rejectedUpgrades = { origin: 0, auth: 0, shuttingDown: 0, error: 0 };
+
+  /** A plain copy, safe to serialise. */
+  snapshot(): PushMetricsSnapshot {
+    return {
+      connectionsOpened: this.connectionsOpened,
+      connectionsClosed: this.connectionsClosed,
+      framesDelivered: this.framesDelivered,
+      slowConsumerDrops: this.slowConsumerDrops,
+      heartbeatTimeouts: this.heartbeatTimeouts,
+      payloadTooLarge: this.payloadTooLarge,
+      badFrames: this.badFrames,
+      rejectedUpgrades: { ...this.rejectedUpgrades },
+    };
+  }
+}
+
+/** A copy of the counters at one moment. */
+export type PushMetricsSnapshot = Omit<PushMetrics, 'snapshot' | 'rejectedUpgrades'> & {
+  rejectedUpgrades: PushMetrics['rejectedUpgrades'];
+};

@@ -1,0 +1,59 @@
+import type { PushHeartbeatOptions, PushModuleOptions } from './interfaces/push-module-options.interface';
+import { PUSH_DEFAULTS } from './push.constants';
+
+/** The options with every default filled in and every value checked. */
+export interface ResolvedPushOptions extends Omit<Required<PushModuleOptions>, 'heartbeat' | 'authenticate' | 'allowedOrigins'> {
+  heartbeat: PushHeartbeatOptions | false;
+  authenticate: PushModuleOptions['authenticate'] | null;
+  allowedOrigins: ((origin: string) => boolean) | null;
+}
+
+/** Fills in defaults and refuses nonsense early, at boot, with a message that names the option. */
+export function resolvePushOptions(options: PushModuleOptions = {}): ResolvedPushOptions {
+  const heartbeat = options.heartbeat === false ? false : { ...PUSH_DEFAULTS.heartbeat, ...options.heartbeat };
+  if (heartbeat) {
+    positive('heartbeat.interval', heartbeat.interval);
+    positive('heartbeat.timeout', heartbeat.timeout);
+    if (heartbeat.timeout < heartbeat.interval) {
+      throw new Error('PushModule: heartbeat.timeout must be at least heartbeat.interval');
+    }
+  }
+  const resolved: ResolvedPushOptions = {
+    engine: options.engine ?? { type: 'memory' },
+    heartbeat,
+    maxPayload: options.maxPayload ?? PUSH_DEFAULTS.maxPayload,
+    maxBufferedBytes: options.maxBufferedBytes ?? PUSH_DEFAULTS.maxBufferedBytes,
+    allowedOrigins: originPredicate(options.allowedOrigins),
+    requireOrigin: options.requireOrigin ?? false,
+    authenticate: options.authenticate ?? null,
+    initMessage: options.initMessage ?? ((clientId: string) => ({ type: 'init', client_id: clientId })),
+    inbound: options.inbound ?? false,
+    maxIdLength: options.maxIdLength ?? PUSH_DEFAULTS.maxIdLength,
+    shutdownTimeout: options.shutdownTimeout ?? PUSH_DEFAULTS.shutdownTimeout,
+  };
+  positive('maxPayload', resolved.maxPayload);
+  positive('maxBufferedBytes', resolved.maxBufferedBytes);
+  positive('maxIdLength', resolved.maxIdLength);
+  if (!(resolved.shutdownTimeout >= 0)) throw new Error('PushModule: shutdownTimeout must be >= 0');
+  return resolved;
+}
+
+function positive(name: string, value: number): void {
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`PushModule: ${name} must be a positive number`);
+}
+
+function originPredicate(allowed: PushModuleOptions['allowedOrigins']): ((origin: string) => boolean) | null {
+  if (allowed === undefined) return null;
+  if (typeof allowed === 'function') return allowed;
+  // Origins compare in their serialised form (lower-case scheme and host, no default port, no trailing slash).
+  const set = new Set(allowed.map(normaliseOrigin));
+  return (origin) => set.has(normaliseOrigin(origin));
+}
+
+function normaliseOrigin(origin: string): string {
+  try {
+    return new URL(origin).origin;
+  } catch {
+    return origin;
+  }
+}

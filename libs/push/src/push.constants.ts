@@ -1,0 +1,13 @@
+/** Namespaced injection token of the resolved options (every default filled in). */
+export const PUSH_RESOLVED_OPTIONS = Symbol('push:resolved-options');
+/** Namespaced injection token of this process's socket registry. */
+export const PUSH_LOCAL_REGISTRY = Symbol('push:local-registry');
+
+/** Defaults of every connection knob; the README's configuration table lists the same values. */
+export const PUSH_DEFAULTS = {
+  heartbeat: { interval: 25_000, timeout: 60_000 },
+  maxPayload: 16 * 1024,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  maxIdLength: 256,
+  shutdownTimeout: 3_000,
+} as const;
