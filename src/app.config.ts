@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import type { PushModuleExtras, PushModuleOptions } from '@app/push';
+
+/** Everything the example app reads from its environment (see the README's "Environment" table). */
+export interface AppConfig {
+  /** HTTP + WebSocket port. `PORT`, default 3000. */
+  port: number;
+  /** Interface to listen on. `HOST`, default all interfaces. */
+  host?: string;
+  /** Secret that signs the login cookie; every node of a cluster needs the same one. `COOKIE_SECRET`. */
+  cookieSecret: string;
+  /** True when no `COOKIE_SECRET` was given and a random one was drawn for this process. */
+  cookieSecretGenerated: boolean;
+  /** Largest HTTP body accepted by the JSON and form parsers; larger answers 413. */
+  bodyLimit: string;
+  /** Options handed to `PushModule.forRoot()`. */
+  push: PushModuleOptions & PushModuleExtras;
+}
+
+/** Largest request body of the example app (documented in the README's HTTP contract). */
+export const BODY_LIMIT = '16kb';
+
+/** Reads the app's configuration from environment variables, failing fast on a malformed one. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const secret = env.COOKIE_SECRET;
+  const push: AppConfig['push'] = {
+    path: env.PUSH_PATH || '/ws',
+    gateway: parseBool('PUSH_GATEWAY', env.PUSH_GATEWAY, true),
+    inbound: parseBool('PUSH_INBOUND', env.PUSH_INBOUND, false),
+  };
+  if (env.PUSH_ALLOWED_ORIGINS) {
+    push.allowedOrigins = env.PUSH_ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
+  }
+  if (env.PUSH_HEARTBEAT_INTERVAL_MS || env.PUSH_HEARTBEAT_TIMEOUT_MS) {
+    const interval = parseNumber('PUSH_HEARTBEAT_INTERVAL_MS', env.PUSH_HEARTBEAT_INTERVAL_MS, 25_000);
+    push.heartbeat = {
+      interval,
+      timeout: parseNumber('PUSH_HEARTBEAT_TIMEOUT_MS', env.PUSH_HEARTBEAT_TIMEOUT_MS, interval * 2.4),
+    };
+  }
+  if (env.PUSH_MAX_PAYLOAD) push.maxPayload = parseNumber('PUSH_MAX_PAYLOAD', env.PUSH_MAX_PAYLOAD, 0);
+  if (env.PUSH_MAX_BUFFERED_BYTES) {
+    push.maxBufferedBytes = parseNumber('PUSH_MAX_BUFFERED_BYTES', env.PUSH_MAX_BUFFERED_BYTES, 0);
+  }
+  return {
+    port: parseNumber('PORT', env.PORT, 3000),
+    host: env.HOST || undefined,
+    cookieSecret: secret || randomBytes(32).toString('hex'),
+    cookieSecretGenerated: !secret,
+    bodyLimit: BODY_LIMIT,
+    push,
+  };
+}
+
+function parseNumber(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
+  return value;
+}
+
+function parseBool(name: string, raw: string | undefined, fallback: boolean): boolean {
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(1|true|on|yes)$/i.test(raw)) return true;
+  if (/^(0|false|off|no)$/i.test(raw)) return false;
+  throw new Error(`${name} must be on/off (or true/false), got "${raw}"`);
+}

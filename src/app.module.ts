@@ -1,0 +1,21 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { PushModule } from '@app/push';
+import type { AppConfig } from './app.config';
+import { LoginController } from './auth/login.controller';
+import { DemoPageController } from './demo/demo-page.controller';
+import { BindController } from './push-demo/bind.controller';
+import { MessageController } from './push-demo/message.controller';
+import { StatsController } from './push-demo/stats.controller';
+
+/** The example app: a demo login, the bind and send controllers, operator stats, and the demo page. */
+@Module({})
+export class AppModule {
+  /** Builds the app module for one configuration (tests start several with different push options). */
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [PushModule.forRoot(config.push)],
+      controllers: [DemoPageController, LoginController, BindController, MessageController, StatsController],
+    };
+  }
+}

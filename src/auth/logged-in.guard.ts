@@ -1,0 +1,29 @@
+import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import type { Request } from 'express';
+import { LOGIN_COOKIE } from './auth.constants';
+
+/** A request that passed `LoggedInGuard`. */
+export interface AuthenticatedRequest extends Request {
+  uid: string;
+}
+
+/**
+ * The demo's stand-in for a real authentication guard: it trusts the signed login cookie. Replace it with your
+ * own guard (JWT, session, passport…) that sets `request.uid`; nothing else in the app changes.
+ */
+@Injectable()
+export class LoggedInGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const uid: unknown = request.signedCookies?.[LOGIN_COOKIE];
+    if (typeof uid !== 'string' || uid.length === 0) {
+      throw new UnauthorizedException({
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: 'log in first (POST /login)',
+      });
+    }
+    request.uid = uid;
+    return true;
+  }
+}

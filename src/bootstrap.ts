@@ -1,0 +1,25 @@
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { PushWsAdapter } from '@app/push';
+import cookieParser from 'cookie-parser';
+import type { AppConfig } from './app.config';
+import { AppModule } from './app.module';
+import { bodyErrorHandler } from './http/body-error.handler';
+
+/**
+ * Creates the example app, fully configured but not yet listening: `main.ts` and every e2e test share it, so the
+ * tests run exactly what `npm start` runs.
+ */
+export async function createApp(config: AppConfig): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+    bodyParser: false,
+    logger: process.env.NODE_ENV === 'test' ? ['error', 'warn'] : undefined,
+  });
+  // Without a WebSocket adapter Nest exits ("No driver (WebSockets) has been selected").
+  app.useWebSocketAdapter(new PushWsAdapter(app));
+  app.use(cookieParser(config.cookieSecret));
+  app.useBodyParser('json', { limit: config.bodyLimit });
+  app.useBodyParser('urlencoded', { limit: config.bodyLimit, extended: false });
+  app.use(bodyErrorHandler(config.bodyLimit));
+  return app;
+}

@@ -1,0 +1,34 @@
+import { BadRequestException } from '@nestjs/common';
+
+/*
+ * The example app accepts JSON and application/x-www-form-urlencoded bodies alike, so fields are read from an
+ * untyped object and checked here; every failure is a 400 that names the field.
+ */
+
+/** Raised for a body that is not a JSON object or a form. */
+export function asBody(body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw badRequest('body must be a JSON object or an application/x-www-form-urlencoded form');
+  }
+  return body as Record<string, unknown>;
+}
+
+/** A required, non-empty string field of at most `max` characters. */
+export function requiredString(body: Record<string, unknown>, field: string, max: number): string {
+  const value = body[field];
+  if (value === undefined || value === null || value === '') throw badRequest(`${field} is required`);
+  if (typeof value !== 'string') throw badRequest(`${field} must be a string`);
+  if (value.length > max) throw badRequest(`${field} must be at most ${max} characters`);
+  return value;
+}
+
+/** An optional string field: absent is fine, but present must be non-empty and at most `max` characters. */
+export function optionalString(body: Record<string, unknown>, field: string, max: number): string | undefined {
+  if (body[field] === undefined) return undefined;
+  return requiredString(body, field, max);
+}
+
+/** A 400 in the same JSON shape Nest uses everywhere. */
+export function badRequest(message: string): BadRequestException {
+  return new BadRequestException({ statusCode: 400, error: 'Bad Request', message });
+}

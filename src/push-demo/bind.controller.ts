@@ -1,0 +1,65 @@
+import { Body, Controller, ForbiddenException, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { PushClientNotFoundError, PushService } from '@app/push';
+import { MAX_UID_LENGTH } from '../auth/auth.constants';
+import { CurrentUid } from '../auth/current-uid.decorator';
+import { LoggedInGuard } from '../auth/logged-in.guard';
+import { asBody, optionalString, requiredString } from '../http/body-fields';
+
+/** Longest client_id field accepted before the push module judges its shape. */
+const MAX_CLIENT_ID_FIELD = 128;
+
+/**
+ * Where a page hands over the client_id its socket received, so the backend can bind it to the logged-in user.
+ * Holding a client_id is the proof that the page owns that socket (ids are unguessable).
+ */
+@Controller()
+@UseGuards(LoggedInGuard)
+export class BindController {
+  constructor(private readonly push: PushService) {}
+
+  /** `POST /bind {client_id, group?}`: binds the logged-in uid (and joins `group` when given). */
+  @Post('bind')
+  @HttpCode(200)
+  async bind(@Body() raw: unknown, @CurrentUid() uid: string) {
+    const body = asBody(raw);
+    const clientId = requiredString(body, 'client_id', MAX_CLIENT_ID_FIELD);
+    const group = optionalString(body, 'group', MAX_UID_LENGTH);
+    await this.push.bindUid(clientId, uid);
+    if (group !== undefined) await this.push.joinGroup(clientId, group);
+    return { client_id: clientId, uid, groups: await this.push.getGroupsByClientId(clientId) };
+  }
+
+  /** `POST /join {client_id, group}`: adds one of the user's own connections to a group. */
+  @Post('join')
+  @HttpCode(200)
+  async join(@Body() raw: unknown, @CurrentUid() uid: string) {
+    const { clientId, group } = await this.ownGroupRequest(raw, uid);
+    await this.push.joinGroup(clientId, group);
+    return { client_id: clientId, groups: await this.push.getGroupsByClientId(clientId) };
+  }
+
+  /** `POST /leave {client_id, group}`: removes one of the user's own connections from a group. */
+  @Post('leave')
+  @HttpCode(200)
+  async leave(@Body() raw: unknown, @CurrentUid() uid: string) {
+    const { clientId, group } = await this.ownGroupRequest(raw, uid);
+    await this.push.leaveGroup(clientId, group);
+    return { client_id: clientId, groups: await this.push.getGroupsByClientId(clientId) };
+  }
+
+  private async ownGroupRequest(raw: unknown, uid: string): Promise<{ clientId: string; group: string }> {
+    const body = asBody(raw);
+    const clientId = requiredString(body, 'client_id', MAX_CLIENT_ID_FIELD);
+    const group = requiredString(body, 'group', MAX_UID_LENGTH);
+    const owner = await this.push.getUidByClientId(clientId);
+    if (owner !== uid) {
+      if (owner === null && !(await this.push.isOnline(clientId))) throw new PushClientNotFoundError(clientId);
+      throw new ForbiddenException({
+        statusCode: 403,
+        error: 'Forbidden',
+        message: 'client_id is not bound to you: POST /bind first',
+      });
+    }
+    return { clientId, group };
+  }
+}
