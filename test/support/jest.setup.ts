@@ -1,0 +1,2 @@
+// Quiet Nest's info logs in tests; errors and warnings still show.
+process.env.NODE_ENV = 'test';
