@@ -1,8 +1,10 @@
 /** A plain object literal (not an array, Date, Buffer, class instance or null). */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object') return false;
+  // Compared by shape, not by identity with this realm's Object.prototype: structuredClone and vm contexts
+  // (Jest among them) hand out objects whose prototype is another realm's Object.prototype.
   const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
+  return proto === null || Object.getPrototypeOf(proto) === null;
 }
 
 /**
