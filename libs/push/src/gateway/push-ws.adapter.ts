@@ -7,10 +7,10 @@ import type { Observable } from 'rxjs';
 type PathServer = { path: string; handleUpgrade: Function; emit: Function };
 
 /**
- * Nest's `WsAdapter` with two fixes a push server wants. An upgrade on an unknown path gets a `404` with a JSON
+ * Nest's `WsAdapter` with the fixes a push server wants. An upgrade on an unknown path gets a `404` with a JSON
  * body instead of a reset connection, so a misconfigured client can tell what is wrong. And a gateway without
  * `@SubscribeMessage` handlers (like the push gateway) gets no per-frame JSON parsing and rxjs pipeline it would
- * never use. Use it in place of `WsAdapter`: `app.useWebSocketAdapter(new PushWsAdapter(app))`.
+ * never use. Client protocol errors are not logged as server errors. Use it in place of `WsAdapter`: `app.useWebSocketAdapter(new PushWsAdapter(app))`.
  */
 export class PushWsAdapter extends WsAdapter {
   override bindMessageHandlers(
@@ -20,6 +20,21 @@ export class PushWsAdapter extends WsAdapter {
   ): void {
     if (handlers.length === 0) return;
     super.bindMessageHandlers(client, handlers, transform);
+  }
+
+  /**
+   * A client that breaks the protocol (oversized or malformed frame) is the client's fault, is answered with a
+   * close code and counted in `PushMetrics`: it is logged at debug level instead of as a server error.
+   */
+  override bindErrorHandler(server: any): any {
+    server.on('connection', (ws: { on: Function }) =>
+      ws.on('error', (error: Error & { code?: string }) => {
+        if (error.code?.startsWith('WS_ERR_')) this.logger.debug?.(`client protocol error: ${error.message}`);
+        else this.logger.warn(`socket error: ${error.message}`);
+      }),
+    );
+    server.on('error', (error: Error) => this.logger.error(error));
+    return server;
   }
 
   protected override ensureHttpServerExists(port: number, httpServer = http.createServer()) {
