@@ -1,0 +1,300 @@
+import { WebSocket } from 'ws';
+import { createClientId, createNodeId } from '../identity/client-id';
+import { EncodedMessage } from '../message/encoded-message';
+import { PushMetrics } from '../push-metrics.service';
+import { closeEvent, openSocketPairs, rawSocketOf, receivedBefore, SocketPair, SocketPairs } from '../testing/socket-pair';
+import { LocalConnection } from './local-connection';
+import { LocalRegistry } from './local-registry';
+
+describe('LocalRegistry', () => {
+  const nodeId = createNodeId();
+  let sockets: SocketPairs;
+  let metrics: PushMetrics;
+  let registry: LocalRegistry;
+
+  /** Opens `count` real socket pairs (closed after the test) and wraps each server side in a connection. */
+  async function connect(count: number): Promise<{ pairs: SocketPair[]; conns: LocalConnection[] }> {
+    sockets = await openSocketPairs(count);
+    const conns = sockets.pairs.map((pair) => new LocalConnection(createClientId(nodeId), pair.server));
+    return { pairs: sockets.pairs, conns };
+  }
+
+  beforeEach(() => {
+    metrics = new PushMetrics();
+    registry = new LocalRegistry({ maxBufferedBytes: 1024 * 1024 }, metrics);
+  });
+
+  afterEach(async () => {
+    await sockets?.close();
+    sockets = undefined as unknown as SocketPairs;
+  });
+
+  describe('indexes', () => {
+    it('adds and finds connections by client_id', async () => {
+      const { conns } = await connect(2);
+      const [a, b] = conns;
+      registry.add(a);
+      registry.add(b);
+      expect(registry.size).toBe(2);
+      expect(registry.get(a.id)).toBe(a);
+      expect(registry.get(createClientId(nodeId))).toBeUndefined();
+      expect([...registry.connections()]).toEqual([a, b]);
+    });
+
+    it('remove clears the uid and group indexes and returns the snapshot', async () => {
+      const { conns } = await connect(2);
+      const [a, b] = conns;
+      registry.add(a);
+      registry.add(b);
+      a.session = { role: 'admin', nested: { n: 1 } };
+      registry.setUid(a, 'u1');
+      registry.setUid(b, 'u1');
+      registry.join(a, 'g1');
+      registry.join(a, 'g2');
+      registry.join(b, 'g2');
+
+      const info = registry.remove(a);
+      expect(info).toEqual({ clientId: a.id, uid: 'u1', groups: ['g1', 'g2'], session: { role: 'admin', nested: { n: 1 } } });
+      expect(info.session).not.toBe(a.session);
+      expect(registry.get(a.id)).toBeUndefined();
+      expect(registry.size).toBe(1);
+      expect([...registry.connectionsOfUid('u1')!]).toEqual([b]);
+      expect(registry.connectionsOfGroup('g1')).toBeUndefined();
+      expect([...registry.connectionsOfGroup('g2')!]).toEqual([b]);
+      expect([...registry.groups()]).toEqual(['g2']);
+      expect(a.uid).toBeNull();
+      expect(a.groups.size).toBe(0);
+
+      registry.remove(b);
+      expect(registry.size).toBe(0);
+      expect(registry.uidCount).toBe(0);
+      expect([...registry.uids()]).toEqual([]);
+      expect([...registry.groups()]).toEqual([]);
+    });
+
+    it('remove is idempotent and leaves another connection with the same id alone', async () => {
+      const { conns, pairs } = await connect(2);
+      const [a] = conns;
+      registry.add(a);
+      registry.setUid(a, 'u');
+      registry.remove(a);
+      expect(registry.remove(a)).toEqual({ clientId: a.id, uid: null, groups: [], session: {} });
+
+      const impostor = new LocalConnection(a.id, pairs[1].server);
+      registry.add(impostor);
+      registry.setUid(impostor, 'u');
+      registry.remove(a);
+      expect(registry.get(a.id)).toBe(impostor);
+      expect([...registry.connectionsOfUid('u')!]).toEqual([impostor]);
+    });
+
+    it('setUid replaces the previous uid, returns it, and drops empty uid entries', async () => {
+      const { conns } = await connect(1);
+      const [a] = conns;
+      registry.add(a);
+      expect(registry.setUid(a, 'u1')).toBeNull();
+      expect(a.uid).toBe('u1');
+      expect(registry.setUid(a, 'u1')).toBe('u1');
+      expect(registry.connectionsOfUid('u1')!.size).toBe(1);
+
+      expect(registry.setUid(a, 'u2')).toBe('u1');
+      expect(registry.connectionsOfUid('u1')).toBeUndefined();
+      expect([...registry.connectionsOfUid('u2')!]).toEqual([a]);
+      expect([...registry.uids()]).toEqual(['u2']);
+      expect(registry.uidCount).toBe(1);
+
+      expect(registry.setUid(a, null)).toBe('u2');
+      expect(a.uid).toBeNull();
+      expect(registry.uidCount).toBe(0);
+      expect(registry.setUid(a, null)).toBeNull();
+    });
+
+    it('counts a uid once however many connections it has', async () => {
+      const { conns } = await connect(3);
+      for (const conn of conns) {
+        registry.add(conn);
+        registry.setUid(conn, 'same');
+      }
+      expect(registry.uidCount).toBe(1);
+      expect(registry.connectionsOfUid('same')!.size).toBe(3);
+    });
+
+    it('join and leave are idempotent and drop a group once it empties', async () => {
+      const { conns } = await connect(2);
+      const [a, b] = conns;
+      registry.add(a);
+      registry.add(b);
+      expect(registry.join(a, 'g')).toBe(true);
+      expect(registry.join(a, 'g')).toBe(false);
+      expect(registry.join(b, 'g')).toBe(true);
+      expect(registry.connectionsOfGroup('g')!.size).toBe(2);
+      expect([...a.groups]).toEqual(['g']);
+
+      expect(registry.leave(a, 'g')).toBe(true);
+      expect(registry.leave(a, 'g')).toBe(false);
+      expect(registry.leave(a, 'other')).toBe(false);
+      expect([...registry.connectionsOfGroup('g')!]).toEqual([b]);
+      expect(registry.leave(b, 'g')).toBe(true);
+      expect(registry.connectionsOfGroup('g')).toBeUndefined();
+      expect([...registry.groups()]).toEqual([]);
+    });
+
+    it('dropGroup returns the members and removes the group from each of them', async () => {
+      const { conns } = await connect(2);
+      const [a, b] = conns;
+      registry.add(a);
+      registry.add(b);
+      registry.join(a, 'g');
+      registry.join(b, 'g');
+      registry.join(a, 'keep');
+
+      expect(registry.dropGroup('g')).toEqual([a, b]);
+      expect(registry.connectionsOfGroup('g')).toBeUndefined();
+      expect([...a.groups]).toEqual(['keep']);
+      expect([...b.groups]).toEqual([]);
+      expect([...registry.groups()]).toEqual(['keep']);
+      expect(registry.dropGroup('g')).toEqual([]);
+      expect(registry.dropGroup('never')).toEqual([]);
+    });
+
+    it('describe returns a detached snapshot', async () => {
+      const { conns } = await connect(1);
+      const [a] = conns;
+      registry.add(a);
+      registry.join(a, 'g');
+      a.session = { deep: { value: 1 } };
+      const info = registry.describe(a);
+      (info.session.deep as { value: number }).value = 2;
+      info.groups.push('x');
+      expect(a.session).toEqual({ deep: { value: 1 } });
+      expect([...a.groups]).toEqual(['g']);
+    });
+  });
+
+  describe('write and deliver', () => {
+    it('writes text and binary frames and counts them', async () => {
+      const { conns, pairs } = await connect(1);
+      const [a] = conns;
+      expect(registry.write(a, EncodedMessage.encode({ hello: 'world' }))).toBe(true);
+      expect(registry.write(a, EncodedMessage.encode(Buffer.from([1, 2, 3])))).toBe(true);
+      const text = await pairs[0].inbox.nextMessage();
+      expect(text.binary).toBe(false);
+      expect(text.text).toBe('{"hello":"world"}');
+      const binary = await pairs[0].inbox.nextMessage();
+      expect(binary.binary).toBe(true);
+      expect([...binary.data]).toEqual([1, 2, 3]);
+      expect(metrics.framesDelivered).toBe(2);
+    });
+
+    it('deliver counts recipients, skips excluded ids and sockets that are not open', async () => {
+      const { conns, pairs } = await connect(4);
+      const [a, b, closing, closed] = conns;
+
+      pairs[3].client.close();
+      await closeEvent(pairs[3].server);
+      expect(closed.socket.readyState).toBe(WebSocket.CLOSED);
+      pairs[2].server.close();
+      expect(closing.socket.readyState).toBe(WebSocket.CLOSING);
+
+      const delivered = registry.deliver(conns, EncodedMessage.encode('hi'), new Set([b.id]));
+      expect(delivered).toBe(1);
+      expect(metrics.framesDelivered).toBe(1);
+      expect(await receivedBefore(pairs[0])).toEqual(['hi']);
+      expect(await receivedBefore(pairs[1])).toEqual([]);
+      expect(await pairs[2].inbox.next()).toMatchObject({ kind: 'close' });
+
+      expect(registry.deliver([a, b], EncodedMessage.encode('again'), null)).toBe(2);
+      expect(registry.deliver([], EncodedMessage.encode('nobody'))).toBe(0);
+      expect(metrics.framesDelivered).toBe(3);
+      expect(await receivedBefore(pairs[0])).toEqual(['again']);
+      expect(await receivedBefore(pairs[1])).toEqual(['again']);
+    });
+
+    it('drops a slow consumer with 1013 once its queue passes maxBufferedBytes', async () => {
+      registry = new LocalRegistry({ maxBufferedBytes: 64 * 1024 }, metrics);
+      const { conns, pairs } = await connect(1);
+      const [conn] = conns;
+      const [pair] = pairs;
+      registry.add(conn);
+      rawSocketOf(pair.client).pause();
+
+      const chunk = EncodedMessage.encode(Buffer.alloc(16 * 1024, 7));
+      let written = 0;
+      while (registry.write(conn, chunk)) {
+        written++;
+        // The loopback buffers hold a few MiB at most; this bound only turns a regression into a failure.
+        if (written > 100_000) throw new Error('the send queue never passed the cap');
+      }
+      expect(metrics.slowConsumerDrops).toBe(1);
+      expect(metrics.framesDelivered).toBe(written);
+      expect(conn.closedBy).toEqual({ reason: 'slow-consumer', code: 1013 });
+      expect(conn.socket.readyState).toBe(WebSocket.CLOSING);
+      // Once closing, nothing more is queued and the drop is not counted twice.
+      expect(registry.write(conn, chunk)).toBe(false);
+      expect(metrics.slowConsumerDrops).toBe(1);
+
+      const serverClosed = closeEvent(pair.server);
+      rawSocketOf(pair.client).resume();
+      await serverClosed;
+      const close = await pair.inbox.closed();
+      expect(close).toEqual({ kind: 'close', code: 1013, reason: 'slow-consumer' });
+    });
+
+    it('does not write to a socket that is already closed', async () => {
+      const { conns, pairs } = await connect(1);
+      pairs[0].client.close();
+      await closeEvent(pairs[0].server);
+      expect(registry.write(conns[0], EncodedMessage.encode('late'))).toBe(false);
+      expect(metrics.framesDelivered).toBe(0);
+      expect(metrics.slowConsumerDrops).toBe(0);
+    });
+  });
+
+  describe('close and destroy', () => {
+    it('close flushes the final message before the close frame', async () => {
+      const { conns, pairs } = await connect(1);
+      const [conn] = conns;
+      registry.write(conn, EncodedMessage.encode('queued'));
+      expect(registry.close(conn, 1000, 'closed-by-server', EncodedMessage.encode({ type: 'bye' }))).toBe(true);
+      expect(conn.closedBy).toEqual({ reason: 'closed-by-server', code: 1000 });
+      expect(registry.close(conn, 1000, 'closed-by-server')).toBe(false);
+
+      const inbox = pairs[0].inbox;
+      expect(await inbox.next()).toMatchObject({ kind: 'message', text: 'queued' });
+      expect(await inbox.next()).toMatchObject({ kind: 'message', text: '{"type":"bye"}' });
+      expect(await inbox.next()).toEqual({ kind: 'close', code: 1000, reason: 'closed-by-server' });
+      await closeEvent(pairs[0].server);
+      expect(metrics.framesDelivered).toBe(2);
+    });
+
+    it('close keeps the first reason it recorded', async () => {
+      const { conns, pairs } = await connect(1);
+      const [conn] = conns;
+      conn.closedBy = { reason: 'heartbeat', code: 1001 };
+      expect(registry.close(conn, 1000, 'shutdown')).toBe(true);
+      expect(conn.closedBy).toEqual({ reason: 'heartbeat', code: 1001 });
+      expect(await pairs[0].inbox.closed()).toEqual({ kind: 'close', code: 1000, reason: 'shutdown' });
+    });
+
+    it('destroy cuts the socket at once', async () => {
+      const { conns, pairs } = await connect(1);
+      const [conn] = conns;
+      expect(registry.destroy(conn)).toBe(true);
+      expect(conn.closedBy).toEqual({ reason: 'destroyed', code: 1006 });
+      expect(await pairs[0].inbox.next()).toEqual({ kind: 'close', code: 1006, reason: '' });
+      await closeEvent(pairs[0].server);
+      expect(registry.destroy(conn)).toBe(false);
+      expect(registry.close(conn, 1000, 'closed-by-server')).toBe(false);
+    });
+
+    it('destroy can cut a socket whose close handshake is pending', async () => {
+      const { conns, pairs } = await connect(1);
+      const [conn] = conns;
+      rawSocketOf(pairs[0].client).pause();
+      registry.close(conn, 1001, 'shutdown');
+      expect(registry.destroy(conn, 'shutdown', 1006)).toBe(true);
+      expect(conn.closedBy).toEqual({ reason: 'shutdown', code: 1001 });
+      await closeEvent(pairs[0].server);
+    });
+  });
+});

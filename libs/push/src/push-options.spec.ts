@@ -1,0 +1,144 @@
+import { MemoryEngine } from './engine/memory.engine';
+import { PUSH_DEFAULTS } from './push.constants';
+import { resolvePushOptions } from './push-options';
+
+describe('resolvePushOptions', () => {
+  it('fills in every default', () => {
+    const resolved = resolvePushOptions();
+    expect(resolved).toEqual({
+      engine: { type: 'memory' },
+      heartbeat: { interval: 25_000, timeout: 60_000 },
+      maxPayload: 16 * 1024,
+      maxBufferedBytes: 4 * 1024 * 1024,
+      allowedOrigins: null,
+      requireOrigin: false,
+      authenticate: null,
+      initMessage: expect.any(Function),
+      inbound: false,
+      maxIdLength: 256,
+      shutdownTimeout: 3_000,
+    });
+    expect(resolved.initMessage('abc')).toEqual({ type: 'init', client_id: 'abc' });
+    expect(resolvePushOptions({})).toEqual({ ...resolved, initMessage: expect.any(Function) });
+    expect(resolved.heartbeat).toEqual(PUSH_DEFAULTS.heartbeat);
+    expect(resolved.heartbeat).not.toBe(PUSH_DEFAULTS.heartbeat);
+  });
+
+  it('keeps what the caller gave', () => {
+    const engine = new MemoryEngine();
+    const authenticate = () => true;
+    const initMessage = (id: string) => `hello ${id}`;
+    const resolved = resolvePushOptions({
+      engine,
+      heartbeat: { interval: 1_000, timeout: 1_000 },
+      maxPayload: 1,
+      maxBufferedBytes: 2,
+      requireOrigin: true,
+      authenticate,
+      initMessage,
+      inbound: true,
+      maxIdLength: 3,
+      shutdownTimeout: 0,
+    });
+    expect(resolved.engine).toBe(engine);
+    expect(resolved.heartbeat).toEqual({ interval: 1_000, timeout: 1_000 });
+    expect(resolved.maxPayload).toBe(1);
+    expect(resolved.maxBufferedBytes).toBe(2);
+    expect(resolved.requireOrigin).toBe(true);
+    expect(resolved.authenticate).toBe(authenticate);
+    expect(resolved.initMessage).toBe(initMessage);
+    expect(resolved.inbound).toBe(true);
+    expect(resolved.maxIdLength).toBe(3);
+    expect(resolved.shutdownTimeout).toBe(0);
+  });
+
+  describe('heartbeat', () => {
+    it('can be turned off', () => {
+      expect(resolvePushOptions({ heartbeat: false }).heartbeat).toBe(false);
+    });
+
+    it('rejects a timeout shorter than the interval', () => {
+      expect(() => resolvePushOptions({ heartbeat: { interval: 10_000, timeout: 9_999 } })).toThrow(
+        'PushModule: heartbeat.timeout must be at least heartbeat.interval',
+      );
+      // The default timeout (60 s) is shorter than this interval.
+      expect(() => resolvePushOptions({ heartbeat: { interval: 90_000 } as never })).toThrow(/heartbeat\.timeout/);
+    });
+
+    it('merges a partial object over the defaults', () => {
+      expect(resolvePushOptions({ heartbeat: { timeout: 90_000 } as never }).heartbeat).toEqual({
+        interval: 25_000,
+        timeout: 90_000,
+      });
+    });
+
+    it.each([
+      ['interval', { interval: 0, timeout: 1_000 }],
+      ['interval', { interval: -5, timeout: 1_000 }],
+      ['interval', { interval: Number.NaN, timeout: 1_000 }],
+      ['timeout', { interval: 1_000, timeout: 0 }],
+      ['timeout', { interval: 1_000, timeout: Number.POSITIVE_INFINITY }],
+    ])('rejects a non-positive or non-finite %s (%p)', (name, heartbeat) => {
+      expect(() => resolvePushOptions({ heartbeat })).toThrow(`PushModule: heartbeat.${name} must be a positive number`);
+    });
+  });
+
+  describe('numeric limits', () => {
+    it.each([
+      ['maxPayload', 0],
+      ['maxPayload', -1],
+      ['maxPayload', Number.NaN],
+      ['maxBufferedBytes', 0],
+      ['maxBufferedBytes', -1024],
+      ['maxBufferedBytes', Number.POSITIVE_INFINITY],
+      ['maxIdLength', 0],
+      ['maxIdLength', -1],
+    ])('rejects %s = %p', (name, value) => {
+      expect(() => resolvePushOptions({ [name]: value })).toThrow(`PushModule: ${name} must be a positive number`);
+    });
+
+    it.each([-1, Number.NaN])('rejects shutdownTimeout = %p', (value) => {
+      expect(() => resolvePushOptions({ shutdownTimeout: value })).toThrow('PushModule: shutdownTimeout must be >= 0');
+    });
+
+    it('accepts a zero shutdownTimeout', () => {
+      expect(resolvePushOptions({ shutdownTimeout: 0 }).shutdownTimeout).toBe(0);
+    });
+  });
+
+  describe('allowedOrigins', () => {
+    it('is null (any origin) when unset', () => {
+      expect(resolvePushOptions({}).allowedOrigins).toBeNull();
+    });
+
+    it('compares a list in serialised form', () => {
+      const allowed = resolvePushOptions({ allowedOrigins: ['https://example.com', 'http://LOCALHOST:3000/'] }).allowedOrigins!;
+      expect(allowed('https://example.com')).toBe(true);
+      expect(allowed('https://EXAMPLE.com:443/')).toBe(true);
+      expect(allowed('HTTPS://example.com')).toBe(true);
+      expect(allowed('http://localhost:3000')).toBe(true);
+
+      expect(allowed('http://example.com')).toBe(false);
+      expect(allowed('https://example.com:8443')).toBe(false);
+      expect(allowed('https://evil.example.com')).toBe(false);
+      expect(allowed('https://example.com.evil.com')).toBe(false);
+      expect(allowed('http://localhost:3001')).toBe(false);
+      expect(allowed('http://localhost')).toBe(false);
+      expect(allowed('')).toBe(false);
+      expect(allowed('not an origin')).toBe(false);
+    });
+
+    it('allows nothing with an empty list', () => {
+      const allowed = resolvePushOptions({ allowedOrigins: [] }).allowedOrigins!;
+      expect(allowed('https://example.com')).toBe(false);
+    });
+
+    it('uses a predicate as given', () => {
+      const predicate = (origin: string) => origin.endsWith('.example.com');
+      const allowed = resolvePushOptions({ allowedOrigins: predicate }).allowedOrigins;
+      expect(allowed).toBe(predicate);
+      expect(allowed!('https://app.example.com')).toBe(true);
+      expect(allowed!('https://example.org')).toBe(false);
+    });
+  });
+});
