@@ -79,6 +79,50 @@ describe('seed flow (example app, memory engine)', () => {
     expect((await dave.post('/send', { uid: 'dave', message: 'x' })).body).toEqual({ delivered: 0 });
   });
 
+  it('joins and leaves groups over HTTP, and a group send reaches members only', async () => {
+    const [mine, theirs, outsider] = await Promise.all([connect(), connect(), connect()]);
+    const gina = await new HttpClient(t.baseUrl).login('gina');
+    const hal = await new HttpClient(t.baseUrl).login('hal');
+    await gina.post('/bind', { client_id: mine.clientId, group: 'room' });
+    await hal.post('/bind', { client_id: theirs.clientId });
+    expect((await hal.post('/join', { client_id: theirs.clientId, group: 'room' }, { form: true })).body).toEqual({
+      client_id: theirs.clientId,
+      groups: ['room'],
+    });
+    expect((await gina.post('/send', { group: 'room', message: 'to room' })).body).toEqual({ delivered: 2 });
+    expect(await mine.next()).toMatchObject({ data: 'to room' });
+    expect(await theirs.next()).toMatchObject({ data: 'to room' });
+    expect((await hal.post('/leave', { client_id: theirs.clientId, group: 'room' })).body.groups).toEqual([]);
+    expect((await gina.post('/send', { group: 'room', message: 'again' })).body).toEqual({ delivered: 1 });
+    expect(await mine.next()).toMatchObject({ data: 'again' });
+    await t.push.sendToClient(theirs.clientId, 'marker');
+    expect(await theirs.next()).toBe('marker');
+    await t.push.sendToClient(outsider.clientId, 'marker');
+    expect(await outsider.next()).toBe('marker');
+  });
+
+  it('/unbind detaches the uid and groups; a new user binding a tab does not inherit groups', async () => {
+    const tab = await connect();
+    const ivy = await new HttpClient(t.baseUrl).login('ivy');
+    await ivy.post('/bind', { client_id: tab.clientId, group: 'ivy-room' });
+    expect((await ivy.post('/unbind', { client_id: tab.clientId })).body).toEqual({
+      client_id: tab.clientId,
+      uid: null,
+      groups: [],
+    });
+    expect(await t.push.getUidByClientId(tab.clientId)).toBeNull();
+    expect(await t.push.getGroupsByClientId(tab.clientId)).toEqual([]);
+    expect((await ivy.post('/unbind', { client_id: tab.clientId })).status).toBe(403);
+
+    await ivy.post('/bind', { client_id: tab.clientId, group: 'ivy-room' });
+    const jack = await new HttpClient(t.baseUrl).login('jack');
+    expect((await jack.post('/bind', { client_id: tab.clientId })).body).toEqual({
+      client_id: tab.clientId,
+      uid: 'jack',
+      groups: [],
+    });
+  });
+
   it('reports cluster-wide counts on /stats and presence on /presence/:uid', async () => {
     const [one, two] = await Promise.all([connect(), connect()]);
     const frank = await new HttpClient(t.baseUrl).login('frank');

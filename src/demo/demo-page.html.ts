@@ -101,12 +101,13 @@ export const DEMO_PAGE_HTML = `<!doctype html>
 
   async function bind() {
     if (!state.clientId || !state.uid) return;
-    var result = await post('/bind', { client_id: state.clientId });
+    var bound = await post('/bind', { client_id: state.clientId });
+    var groups = bound.groups;
     for (var i = 0; i < state.groups.length; i++) {
-      result = await post('/join', { client_id: state.clientId, group: state.groups[i] });
+      groups = (await post('/join', { client_id: state.clientId, group: state.groups[i] })).groups;
     }
-    state.groups = result.groups;
-    show('bound', 'as ' + result.uid);
+    state.groups = groups;
+    show('bound', 'as ' + bound.uid);
     renderBinding();
   }
 
@@ -150,7 +151,11 @@ export const DEMO_PAGE_HTML = `<!doctype html>
       .catch(function (e) { error(e.message); });
   });
   $('logout-btn').addEventListener('click', function () {
-    post('/logout', {}).then(function () { state.uid = null; renderBinding(); }).catch(function (e) { error(e.message); });
+    var unbind = state.clientId && state.uid ? post('/unbind', { client_id: state.clientId }) : Promise.resolve();
+    unbind
+      .then(function () { return post('/logout', {}); })
+      .then(function () { state.uid = null; state.groups = []; show('bound', 'no'); renderBinding(); })
+      .catch(function (e) { error(e.message); });
   });
   $('bind-btn').addEventListener('click', function () {
     error();

@@ -24,9 +24,22 @@ export class BindController {
     const body = asBody(raw);
     const clientId = requiredString(body, 'client_id', MAX_CLIENT_ID_FIELD);
     const group = optionalString(body, 'group', MAX_UID_LENGTH);
+    const previous = await this.push.getUidByClientId(clientId);
+    if (previous !== null && previous !== uid) await this.leaveAll(clientId); // a new user must not inherit groups
     await this.push.bindUid(clientId, uid);
     if (group !== undefined) await this.push.joinGroup(clientId, group);
     return { client_id: clientId, uid, groups: await this.push.getGroupsByClientId(clientId) };
+  }
+
+  /** `POST /unbind {client_id}`: detaches one of the user's own connections from the uid and from every group. */
+  @Post('unbind')
+  @HttpCode(200)
+  async unbind(@Body() raw: unknown, @CurrentUid() uid: string) {
+    const clientId = requiredString(asBody(raw), 'client_id', MAX_CLIENT_ID_FIELD);
+    await this.requireOwner(clientId, uid);
+    await this.leaveAll(clientId);
+    await this.push.unbindUid(clientId);
+    return { client_id: clientId, uid: null, groups: [] };
   }
 
   /** `POST /join {client_id, group}`: adds one of the user's own connections to a group. */
@@ -51,6 +64,15 @@ export class BindController {
     const body = asBody(raw);
     const clientId = requiredString(body, 'client_id', MAX_CLIENT_ID_FIELD);
     const group = requiredString(body, 'group', MAX_UID_LENGTH);
+    await this.requireOwner(clientId, uid);
+    return { clientId, group };
+  }
+
+  private async leaveAll(clientId: string): Promise<void> {
+    for (const group of await this.push.getGroupsByClientId(clientId)) await this.push.leaveGroup(clientId, group);
+  }
+
+  private async requireOwner(clientId: string, uid: string): Promise<void> {
     const owner = await this.push.getUidByClientId(clientId);
     if (owner !== uid) {
       if (owner === null && !(await this.push.isOnline(clientId))) throw new PushClientNotFoundError(clientId);
@@ -60,6 +82,5 @@ export class BindController {
         message: 'client_id is not bound to you: POST /bind first',
       });
     }
-    return { clientId, group };
   }
 }

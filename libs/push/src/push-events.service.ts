@@ -1,4 +1,4 @@
-import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Observable, Subject, filter } from 'rxjs';
 import type {
   PushCloseEvent,
@@ -13,7 +13,7 @@ import type {
  * Events are local: each node sees the connections it holds.
  */
 @Injectable()
-export class PushEvents implements OnModuleDestroy {
+export class PushEvents implements OnApplicationShutdown {
   private readonly subject = new Subject<PushEvent>();
 
   /** Every event, in order. */
@@ -39,7 +39,8 @@ export class PushEvents implements OnModuleDestroy {
     this.subject.next(event);
   }
 
-  onModuleDestroy(): void {
+  // Not onModuleDestroy: that runs before the gateway drains, and the drain's close events must still be seen.
+  onApplicationShutdown(): void {
     this.subject.complete();
   }
 }
