@@ -128,6 +128,15 @@ describe('resolvePushOptions', () => {
       expect(allowed('not an origin')).toBe(false);
     });
 
+    it('compares non-http(s) origins verbatim, so one listed app scheme does not admit them all', () => {
+      const allowed = resolvePushOptions({ allowedOrigins: ['capacitor://localhost'] }).allowedOrigins!;
+      expect(allowed('capacitor://localhost')).toBe(true);
+      expect(allowed('CAPACITOR://localhost')).toBe(true);
+      expect(allowed('null')).toBe(false);
+      expect(allowed('chrome-extension://evil')).toBe(false);
+      expect(allowed('file://')).toBe(false);
+    });
+
     it('allows nothing with an empty list', () => {
       const allowed = resolvePushOptions({ allowedOrigins: [] }).allowedOrigins!;
       expect(allowed('https://example.com')).toBe(false);

@@ -51,9 +51,14 @@ function originPredicate(allowed: PushModuleOptions['allowedOrigins']): ((origin
 }
 
 function normaliseOrigin(origin: string): string {
+  // URL serialises every non-http(s) origin (capacitor://, chrome-extension://, file://) as the opaque "null",
+  // which would make them all equal to each other and to the literal `Origin: null` of sandboxed pages:
+  // those are compared verbatim instead.
   try {
-    return new URL(origin).origin;
+    const serialised = new URL(origin).origin;
+    if (serialised !== 'null') return serialised;
   } catch {
-    return origin;
+    // not a URL: compare verbatim
   }
+  return origin.trim().toLowerCase();
 }

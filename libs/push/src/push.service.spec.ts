@@ -101,6 +101,9 @@ describe('PushService', () => {
       ['updateSession: malformed client_id', (s) => s.updateSession(malformed, {})],
       ['updateSession: array patch', (s) => s.updateSession(known, [1] as never)],
       ['updateSession: circular patch', (s) => s.updateSession(known, circular)],
+      ['setSession: toJSON turning it into a string', (s) => s.setSession(known, { toJSON: () => 'str' } as never)],
+      ['setSession: toJSON returning undefined', (s) => s.setSession(known, { toJSON: () => undefined } as never)],
+      ['updateSession: toJSON turning it into an array', (s) => s.updateSession(known, { toJSON: () => [1] } as never)],
       ['getSession: malformed client_id', (s) => s.getSession(malformed)],
       // online
       ['isOnline: malformed client_id', (s) => s.isOnline(malformed)],

@@ -377,14 +377,17 @@ export class PushService {
 
   private session(value: unknown): PushSession {
     if (!isPlainObject(value)) throw new PushInvalidArgumentError('session must be a plain JSON object');
-    let json: string;
+    let json: string | undefined;
     try {
       json = JSON.stringify(value);
     } catch (error) {
       throw new PushInvalidArgumentError(`session cannot be serialised as JSON: ${(error as Error).message}`);
     }
-    // A JSON round trip drops what other engines could not store either (undefined, functions, class identity).
-    return JSON.parse(json) as PushSession;
+    // A JSON round trip drops what other engines could not store either (undefined, functions, class identity);
+    // the result is checked again because a toJSON method can turn an object into anything.
+    const parsed: unknown = json === undefined ? undefined : JSON.parse(json);
+    if (!isPlainObject(parsed)) throw new PushInvalidArgumentError('session must serialise to a JSON object');
+    return parsed;
   }
 }
 

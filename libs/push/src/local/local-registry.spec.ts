@@ -240,6 +240,26 @@ describe('LocalRegistry', () => {
       expect(close).toEqual({ kind: 'close', code: 1013, reason: 'slow-consumer' });
     });
 
+    it('reports slow-consumer (1013), not the requested close, when the final message trips the cap', async () => {
+      registry = new LocalRegistry({ maxBufferedBytes: 64 * 1024 }, metrics);
+      const { conns, pairs } = await connect(1);
+      const [conn] = conns;
+      registry.add(conn);
+      rawSocketOf(pairs[0].client).pause();
+      const chunk = EncodedMessage.encode(Buffer.alloc(16 * 1024, 7));
+      // Fill the queue to just under the cap (the kernel takes a few MiB first, ws queues the rest).
+      while (conn.socket.bufferedAmount + 2 * chunk.byteLength <= 64 * 1024 || conn.socket.bufferedAmount === 0) {
+        if (!registry.write(conn, chunk)) throw new Error('dropped before the final message');
+      }
+      const final = EncodedMessage.encode(Buffer.alloc(48 * 1024, 1));
+      expect(registry.close(conn, 1000, 'closed-by-server', final)).toBe(true);
+      expect(conn.closedBy).toEqual({ reason: 'slow-consumer', code: 1013 });
+      expect(metrics.slowConsumerDrops).toBe(1);
+      const serverClosed = closeEvent(pairs[0].server);
+      rawSocketOf(pairs[0].client).resume();
+      await serverClosed;
+    });
+
     it('does not write to a socket that is already closed', async () => {
       const { conns, pairs } = await connect(1);
       pairs[0].client.close();

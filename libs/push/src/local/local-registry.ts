@@ -161,8 +161,10 @@ export class LocalRegistry {
   close(conn: LocalConnection, code: number, reason: ServerCloseReason, finalMessage?: EncodedMessage | null): boolean {
     const socket = conn.socket;
     if (socket.readyState !== WebSocket.OPEN && socket.readyState !== WebSocket.CONNECTING) return false;
-    conn.closedBy ??= { reason, code };
+    // The final message goes first; if it trips the send-queue cap, the slow-consumer close (1013) wins.
     if (finalMessage) this.write(conn, finalMessage);
+    if (socket.readyState !== WebSocket.OPEN && socket.readyState !== WebSocket.CONNECTING) return true;
+    conn.closedBy ??= { reason, code };
     socket.close(code, reason);
     setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
     return true;
