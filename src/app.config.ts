@@ -38,6 +38,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       timeout: parseNumber('PUSH_HEARTBEAT_TIMEOUT_MS', env.PUSH_HEARTBEAT_TIMEOUT_MS, interval * 2.4),
     };
   }
+  const engine = (env.PUSH_ENGINE || 'memory').toLowerCase();
+  if (engine === 'redis') {
+    push.engine = {
+      type: 'redis',
+      url: env.REDIS_URL || 'redis://127.0.0.1:6379',
+      prefix: env.PUSH_REDIS_PREFIX || 'push:',
+      ...(env.PUSH_NODE_TTL_MS ? { nodeTtl: parseNumber('PUSH_NODE_TTL_MS', env.PUSH_NODE_TTL_MS, 10_000) } : {}),
+      ...(env.PUSH_REQUEST_TIMEOUT_MS
+        ? { requestTimeout: parseNumber('PUSH_REQUEST_TIMEOUT_MS', env.PUSH_REQUEST_TIMEOUT_MS, 3_000) }
+        : {}),
+    };
+  } else if (engine !== 'memory') {
+    throw new Error(`PUSH_ENGINE must be memory or redis, got "${env.PUSH_ENGINE}"`);
+  }
   if (env.PUSH_MAX_PAYLOAD) push.maxPayload = parseNumber('PUSH_MAX_PAYLOAD', env.PUSH_MAX_PAYLOAD, 0);
   if (env.PUSH_MAX_BUFFERED_BYTES) {
     push.maxBufferedBytes = parseNumber('PUSH_MAX_BUFFERED_BYTES', env.PUSH_MAX_BUFFERED_BYTES, 0);

@@ -12,7 +12,8 @@ async function main(): Promise<void> {
   // SIGTERM / SIGINT run the gateway's drain: clients get 1001 and new upgrades are refused.
   app.enableShutdownHooks();
   await app.listen(config.port, config.host ?? '0.0.0.0');
-  logger.log(`push demo on ${await app.getUrl()} (WebSocket at ${config.push.path})`);
+  const role = config.push.gateway === false ? 'push-only node' : `WebSocket at ${config.push.path}`;
+  logger.log(`push demo on ${await app.getUrl()} (${role})`);
 }
 
 void main().catch((error: unknown) => {

@@ -7,6 +7,7 @@ export { PushEvents } from './push-events.service';
 export { PushMetrics, type PushMetricsSnapshot } from './push-metrics.service';
 export { PushEngine, type PushEngineContext, type InitialBinding } from './engine/push.engine';
 export { MemoryEngine } from './engine/memory.engine';
+export type { RedisEngineOptions } from './engine/redis/redis-engine.options';
 export { LocalRegistry, type LocalRegistryLimits } from './local/local-registry';
 export { LocalConnection, type ServerCloseReason } from './local/local-connection';
 export { EncodedMessage } from './message/encoded-message';

@@ -16,6 +16,10 @@ export async function createPushEngine(
     engine = choice;
   } else if (choice.type === 'memory') {
     engine = new MemoryEngine();
+  } else if (choice.type === 'redis') {
+    // Loaded on demand so that an app on the memory engine never needs ioredis installed.
+    const { RedisEngine } = await import('./engine/redis/redis.engine');
+    engine = new RedisEngine(choice);
   } else {
     throw new Error(`PushModule: unknown engine type ${JSON.stringify((choice as { type?: unknown }).type)}`);
   }

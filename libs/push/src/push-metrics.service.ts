@@ -21,6 +21,8 @@ export class PushMetrics {
   payloadTooLarge = 0;
   /** Inbound frames refused with an error frame (malformed JSON, unknown type, binary, inbound off). */
   badFrames = 0;
+  /** Times a cluster engine wrote this node's connections back into its index (after an outage, or data loss). */
+  engineResyncs = 0;
   /** Upgrades refused: by origin (403), by `authenticate` (401), while shutting down (503), hook errors (500). */
   readonly rejectedUpgrades = { origin: 0, auth: 0, shuttingDown: 0, error: 0 };
 
@@ -34,6 +36,7 @@ export class PushMetrics {
       heartbeatTimeouts: this.heartbeatTimeouts,
       payloadTooLarge: this.payloadTooLarge,
       badFrames: this.badFrames,
+      engineResyncs: this.engineResyncs,
       rejectedUpgrades: { ...this.rejectedUpgrades },
     };
   }

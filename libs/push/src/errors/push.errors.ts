@@ -27,11 +27,21 @@ export class PushClientNotFoundError extends NotFoundException {
   }
 }
 
-/** The engine cannot reach its backend (e.g. Redis is down); the call had no effect (503). */
+/**
+ * The engine cannot reach its backend (e.g. Redis is down) (503). Nothing changed in the cluster; for a send,
+ * `delivered` tells how many connections of this node received it before the cluster part failed.
+ */
 export class PushEngineUnavailableError extends ServiceUnavailableException {
   readonly code = 'engine_unavailable' as const;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(body(503, 'Service Unavailable', message, 'engine_unavailable'), { cause: options?.cause });
+  /** Local deliveries made before the failure (sends only). */
+  readonly delivered: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; delivered?: number }) {
+    const delivered = options?.delivered;
+    super(
+      { ...body(503, 'Service Unavailable', message, 'engine_unavailable'), ...(delivered === undefined ? {} : { delivered }) },
+      { cause: options?.cause },
+    );
+    this.delivered = delivered;
   }
 }
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { PushSession, PushMessage } from './push-message.interface';
 import type { PushEngine } from '../engine/push.engine';
+import type { RedisEngineOptions } from '../engine/redis/redis-engine.options';
 
 /** What `authenticate` may answer: refuse, accept anonymously, or accept and name the uid to bind before init. */
 export type PushAuthResult = false | null | undefined | true | { uid?: string; session?: PushSession };
@@ -26,11 +27,11 @@ export interface MemoryEngineOptions {
 }
 
 /** Engine selection: a built-in engine by its options, or any object that extends `PushEngine`. */
-export type PushEngineOption = MemoryEngineOptions | PushEngine;
+export type PushEngineOption = MemoryEngineOptions | RedisEngineOptions | PushEngine;
 
 /** Options of `PushModule.forRoot()` / the factory of `forRootAsync()`. Every field has a safe default. */
 export interface PushModuleOptions {
-  /** Which engine routes calls and answers queries. Default: `{ type: 'memory' }`. */
+  /** Which engine routes calls and answers queries: `{ type: 'memory' }` (default) or `{ type: 'redis', … }`. */
   engine?: PushEngineOption;
   /** Ping interval and drop timeout, or `false` to disable (not advised: dead peers then stay forever). */
   heartbeat?: PushHeartbeatOptions | false;

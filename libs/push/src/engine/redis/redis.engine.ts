@@ -1,0 +1,718 @@
+import { Logger } from '@nestjs/common';
+import Redis, { type ChainableCommander } from 'ioredis';
+import { PushClientNotFoundError, PushEngineUnavailableError } from '../../errors/push.errors';
+import { createNodeId, nodeIdOf } from '../../identity/client-id';
+import type { ClientInfo } from '../../interfaces/client-info.interface';
+import type { PushSession } from '../../interfaces/push-message.interface';
+import type { LocalConnection } from '../../local/local-connection';
+import type { LocalRegistry } from '../../local/local-registry';
+import { EncodedMessage } from '../../message/encoded-message';
+import type { PushMetrics } from '../../push-metrics.service';
+import { deepMerge } from '../../util/deep-merge';
+import { InitialBinding, PushEngine, PushEngineContext } from '../push.engine';
+import { RedisEngineOptions, ResolvedRedisEngineOptions, resolveRedisEngineOptions } from './redis-engine.options';
+import { decodeWire, encodeWire, WireHeader } from './redis-wire';
+import { REDIS_SCRIPTS, RedisScriptName } from './redis.scripts';
+
+type ScriptRunner = Record<RedisScriptName, (...args: (string | Buffer | number)[]) => Promise<unknown>>;
+
+interface PendingCall {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** Connections per Redis pipeline or script call when a node writes or removes many at once. */
+const BATCH = 500;
+
+/**
+ * Many processes and machines behind one Redis.
+ *
+ * - **Index**: every connection, uid and group lives in Redis sets (see `redis.scripts.ts`), written only by the
+ *   node that holds the connection, so every query is answered by Redis alone in one round trip, never by asking
+ *   the other nodes.
+ * - **Routing**: a node subscribes to a channel per uid and per group it currently hosts, plus its own node channel.
+ *   A push to a uid or group is one PUBLISH that only the nodes with members receive; a call aimed at a client_id
+ *   goes to the node named in the id. Writes to another node's connection (bind, join, session, close) are
+ *   request/reply over the node channels, so the holder stays the single writer and a `bindUid` resolves only
+ *   once the holder is subscribed to the uid's channel.
+ * - **Failures**: nodes renew a liveness entry; any node removes the entries of a node that stopped renewing.
+ *   While Redis is down, local deliveries go on and cluster calls fail at once with `PushEngineUnavailableError`;
+ *   when it returns, each node writes its own connections back (nothing reconnects).
+ */
+export class RedisEngine extends PushEngine {
+  readonly nodeId = createNodeId();
+  private readonly options: ResolvedRedisEngineOptions;
+  private readonly logger = new Logger('RedisEngine');
+  private readonly prefix: string;
+  private cmd!: Redis;
+  private sub!: Redis;
+  private scripts!: ScriptRunner;
+  private registry!: LocalRegistry;
+  private metrics!: PushMetrics;
+  private readonly subscriptions = new Map<string, Promise<unknown>>();
+  private readonly pending = new Map<number, PendingCall>();
+  private seq = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private started = false;
+  private closing = false;
+  private needsResync = false;
+  private resyncing: Promise<void> | null = null;
+
+  constructor(options: Omit<RedisEngineOptions, 'type'> & { type?: 'redis' } = {}) {
+    super();
+    this.options = resolveRedisEngineOptions({ ...options, type: 'redis' });
+    this.prefix = this.options.prefix;
+  }
+
+  async init(context: PushEngineContext): Promise<void> {
+    this.registry = context.registry;
+    this.metrics = context.metrics;
+    const retryStrategy = (times: number) => Math.min(50 * times, 1000);
+    // Commands fail at once while Redis is unreachable (no offline queue, no retries): a cluster call must
+    // answer 503 now rather than hang. The subscriber keeps its queue so (un)subscribes replay on reconnect.
+    this.cmd = new Redis(this.options.url, {
+      ...this.options.redis,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy,
+    });
+    this.sub = new Redis(this.options.url, { ...this.options.redis, lazyConnect: true, retryStrategy });
+    for (const [name, lua] of Object.entries(REDIS_SCRIPTS)) this.cmd.defineCommand(name, { numberOfKeys: 0, lua });
+    this.scripts = this.cmd as unknown as ScriptRunner;
+    this.cmd.on('error', (error: Error) => this.logger.debug?.(`redis: ${error.message}`));
+    this.sub.on('error', (error: Error) => this.logger.debug?.(`redis subscriber: ${error.message}`));
+    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel.toString(), message));
+    this.cmd.on('ready', () => {
+      if (this.started && !this.closing) this.scheduleResync('redis connection restored');
+    });
+    try {
+      await Promise.all([this.cmd.connect(), this.sub.connect()]);
+      await Promise.all([this.subscribe(this.channel(`node:${this.nodeId}`)), this.subscribe(this.channel('all'))]);
+      await this.scripts.pushHeartbeat(this.prefix, this.nodeId, this.options.nodeTtl);
+    } catch (error) {
+      this.cmd.disconnect();
+      this.sub.disconnect();
+      throw new Error(`RedisEngine: cannot reach Redis at ${this.options.url}: ${(error as Error).message}`);
+    }
+    this.started = true;
+    this.timer = setInterval(() => void this.tick(), this.options.reapInterval);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const call of this.pending.values()) {
+      clearTimeout(call.timer);
+      call.reject(new PushEngineUnavailableError('the push engine is shutting down'));
+    }
+    this.pending.clear();
+    // Leave the index as if this node had never been: whatever is still held goes, then the node itself.
+    const left = [...this.registry.connections()].map((conn) => conn.id);
+    try {
+      for (let i = 0; i < left.length; i += BATCH) {
+        await this.scripts.pushUnregister(this.prefix, ...left.slice(i, i + BATCH));
+      }
+      await this.cmd.zrem(this.key('nodes'), this.nodeId);
+    } catch (error) {
+      this.logger.warn(`could not remove this node's entries (the reaper will): ${(error as Error).message}`);
+    }
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+
+  // ---- the gateway's side --------------------------------------------------------------------------------------
+
+  async register(conn: LocalConnection, initial?: InitialBinding): Promise<void> {
+    this.registry.add(conn);
+    if (initial?.session) conn.session = structuredClone(initial.session);
+    if (initial?.uid) this.registry.setUid(conn, initial.uid);
+    try {
+      await this.scripts.pushRegister(this.prefix, this.nodeId, conn.id, conn.uid ?? '', JSON.stringify(conn.session));
+    } catch (error) {
+      // Accepted locally all the same: local pushes reach it, and the resync writes it once Redis is back.
+      this.indexWriteFailed('register', error);
+    }
+    if (conn.uid) await this.syncSubscription('u', conn.uid, this.registry.connectionsOfUid(conn.uid));
+  }
+
+  async unregister(conn: LocalConnection): Promise<ClientInfo> {
+    const info = this.registry.remove(conn);
+    if (info.uid) void this.syncSubscription('u', info.uid, this.registry.connectionsOfUid(info.uid));
+    for (const group of info.groups) void this.syncSubscription('g', group, this.registry.connectionsOfGroup(group));
+    try {
+      await this.scripts.pushUnregister(this.prefix, conn.id);
+    } catch (error) {
+      this.indexWriteFailed('unregister', error);
+    }
+    return info;
+  }
+
+  // ---- send ----------------------------------------------------------------------------------------------------
+
+  async sendToClient(clientId: string, message: EncodedMessage): Promise<number> {
+    if (nodeIdOf(clientId) === this.nodeId) {
+      const conn = this.registry.get(clientId);
+      return conn && this.registry.write(conn, message) ? 1 : 0;
+    }
+    const payload = this.payload('clients', message, { c: [clientId] });
+    return this.run(() => this.scripts.pushSendClients(this.prefix, this.nodeId, payload, clientId)) as Promise<number>;
+  }
+
+  async sendToClients(clientIds: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
+    const local = new Set<LocalConnection>();
+    const remote = new Set<string>();
+    for (const id of clientIds) {
+      if (exclude?.has(id)) continue;
+      if (nodeIdOf(id) !== this.nodeId) remote.add(id);
+      else {
+        const conn = this.registry.get(id);
+        if (conn) local.add(conn);
+      }
+    }
+    const delivered = this.registry.deliver(local, message);
+    if (remote.size === 0) return delivered;
+    const ids = [...remote];
+    const payload = this.payload('clients', message, { c: ids });
+    const others = await this.run(
+      () => this.scripts.pushSendClients(this.prefix, this.nodeId, payload, ...ids) as Promise<number>,
+      delivered,
+    );
+    return delivered + others;
+  }
+
+  async sendToUids(uids: string[], message: EncodedMessage): Promise<number> {
+    const unique = [...new Set(uids)];
+    let delivered = 0;
+    let localMembers = 0;
+    for (const uid of unique) {
+      const conns = this.registry.connectionsOfUid(uid);
+      if (!conns) continue;
+      localMembers += conns.size;
+      delivered += this.registry.deliver(conns, message);
+    }
+    const payload = this.payload('send', message);
+    const total = await this.run(
+      () => this.scripts.pushSendUids(this.prefix, payload, ...unique) as Promise<number>,
+      delivered,
+    );
+    return delivered + Math.max(0, total - localMembers);
+  }
+
+  async sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
+    const unique = [...new Set(groups)];
+    const local = new Set<LocalConnection>();
+    for (const group of unique) {
+      const members = this.registry.connectionsOfGroup(group);
+      if (members) for (const conn of members) if (!exclude?.has(conn.id)) local.add(conn);
+    }
+    const delivered = this.registry.deliver(local, message);
+    const excluded = exclude ? [...exclude] : [];
+    const total = await this.run(() => {
+      if (unique.length === 1) {
+        const payload = this.payload('send', message, excluded.length ? { x: excluded } : {});
+        return this.scripts.pushSendGroup(this.prefix, unique[0], payload, ...excluded) as Promise<number>;
+      }
+      const payload = this.payload('groups', message, { g: unique, ...(excluded.length ? { x: excluded } : {}) });
+      return this.scripts.pushSendGroups(
+        this.prefix,
+        this.nodeId,
+        payload,
+        unique.length,
+        ...unique,
+        ...excluded,
+      ) as Promise<number>;
+    }, delivered);
+    return delivered + Math.max(0, total - local.size);
+  }
+
+  async sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
+    let localMembers = 0;
+    for (const conn of this.registry.connections()) if (!exclude?.has(conn.id)) localMembers++;
+    const delivered = this.registry.deliver(this.registry.connections(), message, exclude);
+    const excluded = exclude ? [...exclude] : [];
+    const payload = this.payload('send', message, excluded.length ? { x: excluded } : {});
+    const total = await this.run(
+      () => this.scripts.pushSendAll(this.prefix, payload, ...excluded) as Promise<number>,
+      delivered,
+    );
+    return delivered + Math.max(0, total - localMembers);
+  }
+
+  // ---- bind ----------------------------------------------------------------------------------------------------
+
+  async bindUid(clientId: string, uid: string): Promise<void> {
+    await this.found(clientId, this.onHolder(clientId, { op: 'bind', u: uid }, () => this.localSetUid(clientId, uid)));
+  }
+
+  async unbindUid(clientId: string): Promise<void> {
+    await this.found(clientId, this.onHolder(clientId, { op: 'unbind' }, () => this.localSetUid(clientId, null)));
+  }
+
+  async joinGroup(clientId: string, group: string): Promise<void> {
+    await this.found(clientId, this.onHolder(clientId, { op: 'join', g: group }, () => this.localJoin(clientId, group)));
+  }
+
+  async leaveGroup(clientId: string, group: string): Promise<void> {
+    await this.found(
+      clientId,
+      this.onHolder(clientId, { op: 'leave', g: group }, () => this.localLeave(clientId, group)),
+    );
+  }
+
+  async ungroup(group: string): Promise<number> {
+    const dropped = this.registry.dropGroup(group).length;
+    void this.syncSubscription('g', group, undefined);
+    const payload = encodeWire({ o: this.nodeId, op: 'ungroup' });
+    const total = (await this.run(
+      () => this.scripts.pushUngroup(this.prefix, group, this.channel(`g:${group}`), payload),
+      dropped,
+    )) as number;
+    return Math.max(total, dropped);
+  }
+
+  // ---- control -------------------------------------------------------------------------------------------------
+
+  async closeClient(clientId: string, finalMessage: EncodedMessage | null, destroy: boolean): Promise<boolean> {
+    const request: { op: string; [key: string]: unknown } = { op: 'close', ...(destroy ? { d: 1 } : {}) };
+    if (finalMessage) Object.assign(request, { f: 1, ...(finalMessage.binary ? { b: 1 } : {}) });
+    const result = await this.onHolder(
+      clientId,
+      request,
+      async () => this.localClose(clientId, finalMessage, destroy),
+      finalMessage?.data,
+    );
+    return result === true;
+  }
+
+  async closeUid(uid: string): Promise<number> {
+    let closed = 0;
+    const conns = this.registry.connectionsOfUid(uid);
+    if (conns) for (const conn of [...conns]) if (this.registry.close(conn, 1000, 'closed-by-server')) closed++;
+    const payload = encodeWire({ o: this.nodeId, op: 'close' });
+    const total = (await this.run(() => this.scripts.pushCloseUid(this.prefix, uid, payload), closed)) as number;
+    return Math.max(total, closed);
+  }
+
+  // ---- session -------------------------------------------------------------------------------------------------
+
+  async setSession(clientId: string, session: PushSession): Promise<void> {
+    await this.found(
+      clientId,
+      this.onHolder(clientId, { op: 'setSession', s: session }, () => this.localSession(clientId, session, false)),
+    );
+  }
+
+  async updateSession(clientId: string, patch: PushSession): Promise<PushSession> {
+    const merged = await this.onHolder(clientId, { op: 'updateSession', s: patch }, () =>
+      this.localSession(clientId, patch, true),
+    );
+    if (!merged) throw new PushClientNotFoundError(clientId);
+    return merged as PushSession;
+  }
+
+  // ---- queries: one round trip each, answered by the index -----------------------------------------------------
+
+  async getClients(clientIds: string[]): Promise<(ClientInfo | null)[]> {
+    const results = await this.pipeline((p) => {
+      for (const id of clientIds) p.hgetall(this.key(`c:${id}`)).smembers(this.key(`cg:${id}`));
+    });
+    return clientIds.map((clientId, i) => {
+      const hash = results[2 * i] as Record<string, string>;
+      if (!hash || hash.session === undefined) return null;
+      return {
+        clientId,
+        uid: hash.uid ?? null,
+        groups: results[2 * i + 1] as string[],
+        session: JSON.parse(hash.session) as PushSession,
+      };
+    });
+  }
+
+  async getClientIdsByUids(uids: string[]): Promise<string[][]> {
+    return (await this.pipeline((p) => uids.forEach((uid) => p.smembers(this.key(`u:${uid}`))))) as string[][];
+  }
+
+  async getClientIdsByGroups(groups: string[]): Promise<string[][]> {
+    return (await this.pipeline((p) => groups.forEach((g) => p.smembers(this.key(`g:${g}`))))) as string[][];
+  }
+
+  async countClientsByGroups(groups: string[]): Promise<number[]> {
+    return (await this.pipeline((p) => groups.forEach((g) => p.scard(this.key(`g:${g}`))))) as number[];
+  }
+
+  async countClientsByUids(uids: string[]): Promise<number[]> {
+    return (await this.pipeline((p) => uids.forEach((uid) => p.scard(this.key(`u:${uid}`))))) as number[];
+  }
+
+  getAllClientIds(): Promise<string[]> {
+    return this.run(() => this.cmd.smembers(this.key('clients')));
+  }
+
+  countClients(): Promise<number> {
+    return this.run(() => this.cmd.scard(this.key('clients')));
+  }
+
+  getAllUids(): Promise<string[]> {
+    return this.run(() => this.cmd.smembers(this.key('uids')));
+  }
+
+  countUids(): Promise<number> {
+    return this.run(() => this.cmd.scard(this.key('uids')));
+  }
+
+  getAllGroups(): Promise<string[]> {
+    return this.run(() => this.cmd.smembers(this.key('groups')));
+  }
+
+  // ---- what the holder of a connection does (directly, or for another node's request) --------------------------
+
+  private async localSetUid(clientId: string, uid: string | null): Promise<boolean> {
+    const conn = this.registry.get(clientId);
+    if (!conn) return false;
+    await this.indexWrite(() => this.scripts.pushSetUid(this.prefix, clientId, uid ?? ''));
+    const previous = this.registry.setUid(conn, uid);
+    if (previous !== null && previous !== uid) {
+      void this.syncSubscription('u', previous, this.registry.connectionsOfUid(previous));
+    }
+    if (uid !== null) await this.syncSubscription('u', uid, this.registry.connectionsOfUid(uid));
+    return true;
+  }
+
+  private async localJoin(clientId: string, group: string): Promise<boolean> {
+    const conn = this.registry.get(clientId);
+    if (!conn) return false;
+    await this.indexWrite(() => this.scripts.pushJoin(this.prefix, clientId, group));
+    this.registry.join(conn, group);
+    await this.syncSubscription('g', group, this.registry.connectionsOfGroup(group));
+    return true;
+  }
+
+  private async localLeave(clientId: string, group: string): Promise<boolean> {
+    const conn = this.registry.get(clientId);
+    if (!conn) return false;
+    await this.indexWrite(() => this.scripts.pushLeave(this.prefix, clientId, group));
+    this.registry.leave(conn, group);
+    void this.syncSubscription('g', group, this.registry.connectionsOfGroup(group));
+    return true;
+  }
+
+  private async localSession(clientId: string, value: PushSession, merge: boolean): Promise<PushSession | null> {
+    const conn = this.registry.get(clientId);
+    if (!conn) return null;
+    const next = merge ? deepMerge(conn.session, structuredClone(value)) : structuredClone(value);
+    await this.indexWrite(() => this.scripts.pushSetSession(this.prefix, clientId, JSON.stringify(next)));
+    conn.session = next;
+    return structuredClone(next);
+  }
+
+  private localClose(clientId: string, finalMessage: EncodedMessage | null, destroy: boolean): boolean {
+    const conn = this.registry.get(clientId);
+    if (!conn) return false;
+    return destroy ? this.registry.destroy(conn) : this.registry.close(conn, 1000, 'closed-by-server', finalMessage);
+  }
+
+  // ---- routing -------------------------------------------------------------------------------------------------
+
+  /** Runs `local` when this node holds the client, otherwise asks the holder and waits for its answer. */
+  private async onHolder(
+    clientId: string,
+    request: { op: string; [key: string]: unknown },
+    local: () => Promise<unknown> | unknown,
+    body?: Buffer,
+  ): Promise<unknown> {
+    const node = nodeIdOf(clientId);
+    if (node === this.nodeId) return local();
+    const id = ++this.seq;
+    const payload = encodeWire({ o: this.nodeId, id, c: clientId, ...request }, body);
+    const answer = new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new PushEngineUnavailableError(`node ${node} did not answer within ${this.options.requestTimeout} ms`));
+      }, this.options.requestTimeout);
+      this.pending.set(id, { resolve, reject, timer });
+    });
+    let receivers: number;
+    try {
+      receivers = await this.run(() => this.cmd.publish(this.channel(`node:${node}`), payload));
+    } catch (error) {
+      this.settle(id, error as Error);
+      throw error;
+    }
+    // Nobody listens on that node's channel: the node is gone, and so is the client.
+    if (receivers === 0) this.settle(id, null, false);
+    return answer;
+  }
+
+  private settle(id: number, error: Error | null, value?: unknown): void {
+    const call = this.pending.get(id);
+    if (!call) return;
+    this.pending.delete(id);
+    clearTimeout(call.timer);
+    if (error) call.reject(error);
+    else call.resolve(value);
+  }
+
+  private onMessage(channel: string, payload: Buffer): void {
+    let header: WireHeader;
+    let body: Buffer;
+    try {
+      ({ header, body } = decodeWire(payload));
+    } catch (error) {
+      this.logger.error(`dropped a malformed cluster message on ${channel}: ${(error as Error).message}`);
+      return;
+    }
+    const name = channel.slice(this.prefix.length + 3); // after "<prefix>ch:"
+    if (name.startsWith('node:')) return void this.onNodeMessage(header, body);
+    if (header.o === this.nodeId) return; // already delivered locally before publishing
+    const exclude = header.x ? new Set(header.x) : null;
+    if (name === 'all') {
+      this.registry.deliver(this.registry.connections(), EncodedMessage.fromWire(body, header.b === 1), exclude);
+    } else if (name.startsWith('u:')) {
+      const conns = this.registry.connectionsOfUid(name.slice(2));
+      if (!conns) return;
+      if (header.op === 'close') for (const conn of [...conns]) this.registry.close(conn, 1000, 'closed-by-server');
+      else this.registry.deliver(conns, EncodedMessage.fromWire(body, header.b === 1));
+    } else if (name.startsWith('g:')) {
+      const group = name.slice(2);
+      if (header.op === 'ungroup') {
+        this.registry.dropGroup(group);
+        void this.syncSubscription('g', group, undefined);
+        return;
+      }
+      const members = this.registry.connectionsOfGroup(group);
+      if (members) this.registry.deliver(members, EncodedMessage.fromWire(body, header.b === 1), exclude);
+    }
+  }
+
+  private async onNodeMessage(header: WireHeader, body: Buffer): Promise<void> {
+    const exclude = header.x ? new Set(header.x) : null;
+    switch (header.op) {
+      case 'reply':
+        return this.settle(
+          header.id as number,
+          header.e ? new PushEngineUnavailableError(String(header.e)) : null,
+          header.r,
+        );
+      case 'clients': {
+        const targets = new Set<LocalConnection>();
+        for (const id of header.c as string[]) {
+          const conn = this.registry.get(id);
+          if (conn) targets.add(conn);
+        }
+        this.registry.deliver(targets, EncodedMessage.fromWire(body, header.b === 1), exclude);
+        return;
+      }
+      case 'groups': {
+        const targets = new Set<LocalConnection>();
+        for (const group of header.g as string[]) {
+          const members = this.registry.connectionsOfGroup(group);
+          if (members) for (const conn of members) targets.add(conn);
+        }
+        this.registry.deliver(targets, EncodedMessage.fromWire(body, header.b === 1), exclude);
+        return;
+      }
+      default:
+        return this.answer(header, body);
+    }
+  }
+
+  /** Serves another node's call on one of this node's connections, and replies on that node's channel. */
+  private async answer(header: WireHeader, body: Buffer): Promise<void> {
+    const clientId = header.c as string;
+    let result: unknown;
+    let error: string | undefined;
+    try {
+      switch (header.op) {
+        case 'bind':
+          result = await this.localSetUid(clientId, header.u as string);
+          break;
+        case 'unbind':
+          result = await this.localSetUid(clientId, null);
+          break;
+        case 'join':
+          result = await this.localJoin(clientId, header.g as string);
+          break;
+        case 'leave':
+          result = await this.localLeave(clientId, header.g as string);
+          break;
+        case 'setSession':
+          result = (await this.localSession(clientId, header.s as PushSession, false)) !== null;
+          break;
+        case 'updateSession':
+          result = await this.localSession(clientId, header.s as PushSession, true);
+          break;
+        case 'close':
+          result = this.localClose(
+            clientId,
+            header.f ? EncodedMessage.fromWire(body, header.b === 1) : null,
+            header.d === 1,
+          );
+          break;
+        default:
+          error = `unknown cluster operation ${JSON.stringify(header.op)}`;
+      }
+    } catch (failure) {
+      error = (failure as Error).message;
+    }
+    if (header.id === undefined) return;
+    const reply = encodeWire({ o: this.nodeId, op: 'reply', id: header.id, r: result, ...(error ? { e: error } : {}) });
+    try {
+      await this.cmd.publish(this.channel(`node:${header.o}`), reply);
+    } catch (failure) {
+      this.logger.warn(`could not answer node ${header.o}: ${(failure as Error).message}`);
+    }
+  }
+
+  // ---- subscriptions, liveness, resync -------------------------------------------------------------------------
+
+  /** Subscribes to a uid's or group's channel while this node has members, and leaves it when it has none. */
+  private syncSubscription(kind: 'u' | 'g', name: string, members: ReadonlySet<unknown> | undefined): Promise<unknown> {
+    const channel = this.channel(`${kind}:${name}`);
+    const subscribed = this.subscriptions.get(channel);
+    if (members && members.size > 0) {
+      const done = subscribed ?? this.subscribe(channel);
+      // While the subscriber is reconnecting the request waits in its queue: do not hold the caller for it.
+      return this.sub.status === 'ready' ? done : Promise.resolve();
+    }
+    if (subscribed) {
+      this.subscriptions.delete(channel);
+      return this.sub.unsubscribe(channel).catch(() => undefined);
+    }
+    return Promise.resolve();
+  }
+
+  private subscribe(channel: string): Promise<unknown> {
+    const done = this.sub.subscribe(channel).catch((error: Error) => {
+      // ioredis replays subscriptions after a reconnect; the resync re-checks the rest.
+      this.logger.debug?.(`subscribe ${channel}: ${error.message}`);
+    });
+    this.subscriptions.set(channel, done);
+    return done;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.closing) return;
+    try {
+      const absent = await this.scripts.pushHeartbeat(this.prefix, this.nodeId, this.options.nodeTtl);
+      if (absent === 1) this.scheduleResync('this node was missing from the index');
+      else if (this.needsResync) this.scheduleResync('an index write failed earlier');
+      const dead = (await this.scripts.pushDeadNodes(this.prefix)) as string[];
+      for (const node of dead) if (node !== this.nodeId) await this.reap(node);
+    } catch (error) {
+      this.logger.debug?.(`liveness tick failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** Removes a dead node's connections from the index, in batches; one node does it (a short lock). */
+  private async reap(node: string): Promise<void> {
+    const lock = await this.cmd.set(this.key(`reap:${node}`), this.nodeId, 'PX', this.options.nodeTtl, 'NX');
+    if (lock !== 'OK') return;
+    let left = 1;
+    while (left > 0 && !this.closing) left = (await this.scripts.pushReap(this.prefix, node, BATCH)) as number;
+    this.logger.log(`removed the connections of dead node ${node}`);
+  }
+
+  private scheduleResync(reason: string): void {
+    this.needsResync = true;
+    if (this.resyncing) return;
+    this.resyncing = this.resync(reason).finally(() => {
+      this.resyncing = null;
+    });
+  }
+
+  /** Writes this node's own connections back into the index, and removes what it no longer holds. */
+  private async resync(reason: string): Promise<void> {
+    this.needsResync = false;
+    try {
+      await this.scripts.pushHeartbeat(this.prefix, this.nodeId, this.options.nodeTtl);
+      const indexed = await this.cmd.smembers(this.key(`n:${this.nodeId}`));
+      const stale = indexed.filter((id) => !this.registry.get(id));
+      for (let i = 0; i < stale.length; i += BATCH) {
+        await this.scripts.pushUnregister(this.prefix, ...stale.slice(i, i + BATCH));
+      }
+      const conns = [...this.registry.connections()];
+      for (let i = 0; i < conns.length; i += BATCH) {
+        const batch = this.cmd.pipeline() as unknown as ChainableCommander & ScriptRunner;
+        for (const conn of conns.slice(i, i + BATCH)) {
+          void batch.pushRegister(
+            this.prefix,
+            this.nodeId,
+            conn.id,
+            conn.uid ?? '',
+            JSON.stringify(conn.session),
+            ...conn.groups,
+          );
+        }
+        await checkedExec(batch);
+      }
+      this.metrics.engineResyncs++;
+      this.logger.log(`restored ${conns.length} connection(s) in the index (${reason})`);
+    } catch (error) {
+      this.needsResync = true;
+      this.logger.warn(`resync failed, will retry: ${(error as Error).message}`);
+    }
+  }
+
+  // ---- plumbing ------------------------------------------------------------------------------------------------
+
+  private key(name: string): string {
+    return this.prefix + name;
+  }
+
+  private channel(name: string): string {
+    return `${this.prefix}ch:${name}`;
+  }
+
+  private payload(op: string, message: EncodedMessage, extra: Record<string, unknown> = {}): Buffer {
+    const header = { o: this.nodeId, op, ...(message.binary ? { b: 1 as const } : {}), ...extra };
+    return encodeWire(header, message.data);
+  }
+
+  private async found(clientId: string, result: Promise<unknown>): Promise<void> {
+    if ((await result) !== true) throw new PushClientNotFoundError(clientId);
+  }
+
+  /** Runs a Redis call; any failure becomes a typed 503 (with what was already delivered locally, if any). */
+  private async run<T>(call: () => Promise<T>, deliveredLocally?: number): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof PushEngineUnavailableError) throw error;
+      const local = deliveredLocally === undefined ? '' : ` (${deliveredLocally} delivered on this node)`;
+      throw new PushEngineUnavailableError(`Redis is unavailable: ${(error as Error).message}${local}`, {
+        cause: error,
+        delivered: deliveredLocally,
+      });
+    }
+  }
+
+  private async indexWrite(call: () => Promise<unknown>): Promise<void> {
+    const written = await this.run(call);
+    // 0: the index does not know this connection (Redis lost its data): the resync writes it whole.
+    if (written === 0) this.scheduleResync('a connection was missing from the index');
+  }
+
+  private indexWriteFailed(what: string, error: unknown): void {
+    this.needsResync = true;
+    this.logger.warn(`${what} not written to Redis, will resync: ${(error as Error).message}`);
+  }
+
+  private async pipeline(fill: (p: ChainableCommander) => void): Promise<unknown[]> {
+    return this.run(async () => {
+      const p = this.cmd.pipeline();
+      fill(p);
+      return checkedExec(p);
+    });
+  }
+}
+
+async function checkedExec(pipeline: ChainableCommander): Promise<unknown[]> {
+  const results = (await pipeline.exec()) ?? [];
+  return results.map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
+}
