@@ -6,9 +6,10 @@ import { TestClient } from './support/test-client';
 
 /*
  * The same contract on the Redis engine, as a cluster: two gateway nodes hold the sockets (clients alternate
- * between them) and every call goes through a third, push-only node that holds none.
+ * between them). Calls go through a third, push-only node that holds none (every call crosses nodes), and then
+ * through one of the gateway nodes (half the calls are local to the holder, half cross).
  */
-describePushContract('redis engine, two gateway nodes + a push-only node', async () => {
+async function cluster(callFrom: 'push-only' | 'gateway') {
   const redis = await RedisServer.start();
   const engine = { type: 'redis' as const, url: redis.url, prefix: `contract-${randomBytes(4).toString('hex')}:` };
   const nodes: TestApp[] = [];
@@ -16,7 +17,7 @@ describePushContract('redis engine, two gateway nodes + a push-only node', async
   const [a, b, pushOnly] = nodes;
   let turn = 0;
   return {
-    push: pushOnly.push,
+    push: callFrom === 'push-only' ? pushOnly.push : a.push,
     events: [a.events, b.events],
     connect: () => TestClient.connect((turn++ % 2 === 0 ? a : b).wsUrl),
     close: async () => {
@@ -24,4 +25,7 @@ describePushContract('redis engine, two gateway nodes + a push-only node', async
       await redis.close();
     },
   };
-});
+}
+
+describePushContract('redis engine, called from a push-only node', () => cluster('push-only'));
+describePushContract('redis engine, called from a gateway node', () => cluster('gateway'));

@@ -301,7 +301,11 @@ export class RedisEngine extends PushEngine {
   async setSession(clientId: string, session: PushSession): Promise<void> {
     await this.found(
       clientId,
-      this.onHolder(clientId, { op: 'setSession', s: session }, () => this.localSession(clientId, session, false)),
+      this.onHolder(
+        clientId,
+        { op: 'setSession', s: session },
+        async () => (await this.localSession(clientId, session, false)) !== null,
+      ),
     );
   }
 

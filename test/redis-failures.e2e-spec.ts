@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import { PushEngineUnavailableError } from '@app/push';
+import { RedisServer } from './support/redis-server';
+import { startApp, TestApp } from './support/test-app';
+import { TestClient } from './support/test-client';
+import { eventually } from './support/wait';
+
+/**
+ * Redis faults against two in-process nodes: what keeps working during an outage, what fails and how, and how
+ * each node restores its own state when Redis comes back empty, without any client reconnecting.
+ */
+describe('Redis engine faults', () => {
+  let redis: RedisServer;
+  let a: TestApp;
+  let b: TestApp;
+  let admin: Redis;
+  const prefix = `faults-${randomBytes(4).toString('hex')}:`;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    const engine = { type: 'redis' as const, url: redis.url, prefix, nodeTtl: 1000 };
+    a = await startApp({ engine });
+    b = await startApp({ engine });
+    admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  });
+  afterAll(async () => {
+    admin.disconnect();
+    await a.close();
+    await b.close();
+    await redis.close();
+  });
+
+  it('survives a Redis restart: local delivery goes on, cluster calls fail fast, state comes back', async () => {
+    const onA = await TestClient.connect(a.wsUrl);
+    const onB = await TestClient.connect(b.wsUrl);
+    await a.push.bindUid(onA.clientId, 'ann');
+    await a.push.joinGroup(onA.clientId, 'team');
+    await a.push.setSession(onA.clientId, { role: 'admin' });
+    await a.push.bindUid(onB.clientId, 'ben'); // across nodes: A asks B
+    await a.push.joinGroup(onB.clientId, 'team');
+    expect(await b.push.getAllClientIdCount()).toBe(2);
+
+    await redis.stop();
+
+    // Local delivery goes on; the cluster part is a typed 503 that says what reached this node.
+    const partial = await a.push.sendToUid('ann', 'during outage').catch((e) => e);
+    expect(partial).toBeInstanceOf(PushEngineUnavailableError);
+    expect(partial.delivered).toBe(1);
+    expect(partial.getResponse()).toMatchObject({ statusCode: 503, code: 'engine_unavailable', delivered: 1 });
+    expect(await onA.next()).toBe('during outage');
+    expect(await a.push.sendToClient(onA.clientId, 'local by id')).toBe(1);
+    expect(await onA.next()).toBe('local by id');
+    // Queries, remote sends and binds fail at once instead of hanging.
+    await expect(a.push.getAllClientIdCount()).rejects.toBeInstanceOf(PushEngineUnavailableError);
+    await expect(a.push.sendToClient(onB.clientId, 'x')).rejects.toBeInstanceOf(PushEngineUnavailableError);
+    await expect(a.push.bindUid(onA.clientId, 'someone-else')).rejects.toBeInstanceOf(PushEngineUnavailableError);
+    expect(await a.push.getUidByClientId(onA.clientId).catch((e) => e)).toBeInstanceOf(PushEngineUnavailableError);
+
+    // A connection accepted during the outage is served locally and indexed once Redis is back.
+    const late = await TestClient.connect(b.wsUrl);
+
+    await redis.restart(); // empty, like a cache that lost everything
+    await eventually(async () => (await a.push.getAllClientIdCount().catch(() => -1)) === 3, 10_000);
+
+    expect(await a.push.getUidByClientId(onA.clientId)).toBe('ann'); // the failed re-bind changed nothing
+    expect(await a.push.getSession(onA.clientId)).toEqual({ role: 'admin' });
+    expect((await b.push.getClientIdListByGroup('team')).sort()).toEqual([onA.clientId, onB.clientId].sort());
+    expect(await b.push.sendToUid('ben', 'cross-node again')).toBe(1);
+    expect(await onB.next()).toBe('cross-node again');
+    expect(await b.push.sendToGroup('team', 'team again')).toBe(2);
+    expect(await onA.next()).toBe('team again');
+    expect(await onB.next()).toBe('team again');
+    expect(await a.push.isOnline(late.clientId)).toBe(true);
+    expect(a.push.getMetrics().engineResyncs).toBeGreaterThanOrEqual(1);
+    // Nobody reconnected.
+    for (const c of [onA, onB, late]) expect(c.socket.readyState).toBe(c.socket.OPEN);
+    await a.disconnect([onA]);
+    await b.disconnect([onB, late]);
+    expect(await a.push.getAllClientIdCount()).toBe(0);
+  });
+
+  it('a node that finds itself missing from the index writes itself back', async () => {
+    const c = await TestClient.connect(a.wsUrl);
+    await a.push.bindUid(c.clientId, 'restored');
+    await admin.connect().catch(() => undefined);
+    // What the reaper does to a node it believes dead (e.g. after a long pause): its entries go.
+    const node = a.push.nodeId;
+    await admin.zrem(`${prefix}nodes`, node);
+    await admin.del(`${prefix}c:${c.clientId}`, `${prefix}u:restored`, `${prefix}n:${node}`);
+    await admin.srem(`${prefix}clients`, c.clientId);
+    await admin.srem(`${prefix}uids`, 'restored');
+    expect(await b.push.isOnline(c.clientId)).toBe(false);
+    await eventually(async () => b.push.isOnline(c.clientId), 10_000);
+    expect(await b.push.getClientIdByUid('restored')).toEqual([c.clientId]);
+    await a.disconnect([c]);
+  });
+});
