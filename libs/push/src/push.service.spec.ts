@@ -257,6 +257,7 @@ describe('PushService', () => {
         heartbeatTimeouts: 0,
         payloadTooLarge: 0,
         badFrames: 0,
+        engineResyncs: 0,
         rejectedUpgrades: { origin: 0, auth: 0, shuttingDown: 0, error: 0 },
       });
     });

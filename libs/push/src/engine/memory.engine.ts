@@ -34,7 +34,7 @@ export class MemoryEngine extends PushEngine {
 
   async sendToClient(clientId: string, message: EncodedMessage): Promise<number> {
     const conn = this.registry.get(clientId);
-    return conn && this.registry.write(conn, message) ? 1 : 0;
+    return conn ? this.registry.deliver([conn], message) : 0;
   }
 
   async sendToClients(clientIds: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
@@ -51,7 +51,7 @@ export class MemoryEngine extends PushEngine {
     // A connection has one uid, so distinct uids never share a connection: no de-duplication needed.
     for (const uid of new Set(uids)) {
       const conns = this.registry.connectionsOfUid(uid);
-      if (conns) delivered += this.registry.deliver(conns, message);
+      if (conns) delivered += await this.registry.deliver(conns, message);
     }
     return delivered;
   }
@@ -70,7 +70,7 @@ export class MemoryEngine extends PushEngine {
   }
 
   async sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
-    return this.registry.deliver(this.registry.connections(), message, exclude);
+    return this.registry.deliver(this.registry.all, message, exclude);
   }
 
   async bindUid(clientId: string, uid: string): Promise<void> {

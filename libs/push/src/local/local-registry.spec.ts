@@ -317,4 +317,64 @@ describe('LocalRegistry', () => {
       await closeEvent(pairs[0].server);
     });
   });
+
+  describe('fan-out queue', () => {
+    it('splits a fan-out larger than fanoutChunk over turns, keeps per-socket order, and counts', async () => {
+      registry = new LocalRegistry({ maxBufferedBytes: 1024 * 1024, fanoutChunk: 2 }, metrics);
+      const { conns, pairs } = await connect(5);
+      conns.forEach((c) => registry.add(c));
+      const big = registry.deliver(new Set(conns), EncodedMessage.encode('first'));
+      expect(big).toBeInstanceOf(Promise);
+      expect(registry.idle).toBe(false);
+      // A single send issued while the fan-out is in flight waits behind it.
+      const single = registry.deliver([conns[4]], EncodedMessage.encode('second'));
+      expect(await big).toBe(5);
+      expect(await single).toBe(1);
+      expect(registry.idle).toBe(true);
+      for (const pair of pairs.slice(0, 4)) expect((await pair.inbox.nextMessage()).text).toBe('first');
+      expect((await pairs[4].inbox.nextMessage()).text).toBe('first');
+      expect((await pairs[4].inbox.nextMessage()).text).toBe('second');
+    });
+
+    it('merges back-to-back sends to the same unchanged audience, and not once it changed', async () => {
+      registry = new LocalRegistry({ maxBufferedBytes: 1024 * 1024, fanoutChunk: 1 }, metrics);
+      const { conns, pairs } = await connect(3);
+      conns.forEach((c) => registry.add(c));
+      registry.join(conns[0], 'g');
+      registry.join(conns[1], 'g');
+      const group = registry.connectionsOfGroup('g')!;
+      const sends = [1, 2, 3].map((n) => registry.deliver(group, EncodedMessage.encode(`m${n}`)));
+      registry.join(conns[2], 'g'); // joins after m1..m3 were accepted: it must get m4 only
+      sends.push(registry.deliver(group, EncodedMessage.encode('m4')));
+      expect(await Promise.all(sends)).toEqual([2, 2, 2, 3]);
+      for (const pair of pairs.slice(0, 2)) {
+        const texts = [];
+        for (let i = 0; i < 4; i++) texts.push((await pair.inbox.nextMessage()).text);
+        expect(texts).toEqual(['m1', 'm2', 'm3', 'm4']);
+      }
+      expect((await pairs[2].inbox.nextMessage()).text).toBe('m4');
+    });
+
+    it('a closeClient issued during a fan-out closes after the pushes already accepted', async () => {
+      registry = new LocalRegistry({ maxBufferedBytes: 1024 * 1024, fanoutChunk: 1 }, metrics);
+      const { conns, pairs } = await connect(3);
+      conns.forEach((c) => registry.add(c));
+      const pushed = registry.deliver(new Set(conns), EncodedMessage.encode('news'));
+      expect(registry.close(conns[2], 1000, 'closed-by-server', EncodedMessage.encode('bye'))).toBe(true);
+      expect(await pushed).toBe(3);
+      expect((await pairs[2].inbox.nextMessage()).text).toBe('news');
+      expect((await pairs[2].inbox.nextMessage()).text).toBe('bye');
+      expect(await pairs[2].inbox.closed()).toMatchObject({ code: 1000 });
+    });
+
+    it('writes the same framed bytes to every socket (framed once)', async () => {
+      const { conns, pairs } = await connect(2);
+      const message = EncodedMessage.encode({ once: true });
+      const frame = message.frame;
+      expect(registry.deliver(conns, message)).toBe(2);
+      expect(message.frame).toBe(frame);
+      expect(frame.subarray(2).toString()).toBe('{"once":true}');
+      for (const pair of pairs) expect((await pair.inbox.nextMessage()).text).toBe('{"once":true}');
+    });
+  });
 });

@@ -1,4 +1,10 @@
+import WebSocket from 'ws';
 import { PushInvalidArgumentError } from '../errors/push.errors';
+
+/** ws's frame builder (public on the class, missing from @types/ws). */
+const Sender = (WebSocket as unknown as {
+  Sender: { frame(data: Buffer, options: Record<string, unknown>): Buffer[] };
+}).Sender;
 import type { PushMessage } from '../interfaces/push-message.interface';
 
 /**
@@ -6,6 +12,8 @@ import type { PushMessage } from '../interfaces/push-message.interface';
  * the caller's value so that fan-out never serialises per recipient.
  */
 export class EncodedMessage {
+  private framed: Buffer | null = null;
+
   private constructor(
     /** The frame payload. */
     readonly data: Buffer,
@@ -40,5 +48,18 @@ export class EncodedMessage {
   /** Payload size in bytes. */
   get byteLength(): number {
     return this.data.byteLength;
+  }
+
+  /**
+   * The whole unmasked WebSocket frame (header and payload in one buffer), built on first use and then shared by
+   * every recipient: a fan-out frames once and writes the same bytes to every socket. Only valid for sockets
+   * without permessage-deflate (the gateway turns it off).
+   */
+  get frame(): Buffer {
+    if (this.framed === null) {
+      const parts = Sender.frame(this.data, { fin: true, opcode: this.binary ? 2 : 1, mask: false, readOnly: true, rsv1: false });
+      this.framed = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    }
+    return this.framed;
   }
 }

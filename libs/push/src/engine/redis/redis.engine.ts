@@ -155,7 +155,7 @@ export class RedisEngine extends PushEngine {
   async sendToClient(clientId: string, message: EncodedMessage): Promise<number> {
     if (nodeIdOf(clientId) === this.nodeId) {
       const conn = this.registry.get(clientId);
-      return conn && this.registry.write(conn, message) ? 1 : 0;
+      return conn ? this.registry.deliver([conn], message) : 0;
     }
     const payload = this.payload('clients', message, { c: [clientId] });
     return this.run(() => this.scripts.pushSendClients(this.prefix, this.nodeId, payload, clientId)) as Promise<number>;
@@ -176,29 +176,26 @@ export class RedisEngine extends PushEngine {
     if (remote.size === 0) return delivered;
     const ids = [...remote];
     const payload = this.payload('clients', message, { c: ids });
-    const others = await this.run(
-      () => this.scripts.pushSendClients(this.prefix, this.nodeId, payload, ...ids) as Promise<number>,
-      delivered,
+    return this.fanout(delivered, 0, () =>
+      this.scripts.pushSendClients(this.prefix, this.nodeId, payload, ...ids) as Promise<number>,
     );
-    return delivered + others;
   }
 
   async sendToUids(uids: string[], message: EncodedMessage): Promise<number> {
     const unique = [...new Set(uids)];
-    let delivered = 0;
+    const local: Promise<number>[] = [];
     let localMembers = 0;
     for (const uid of unique) {
       const conns = this.registry.connectionsOfUid(uid);
       if (!conns) continue;
       localMembers += conns.size;
-      delivered += this.registry.deliver(conns, message);
+      local.push(Promise.resolve(this.registry.deliver(conns, message)));
     }
+    const delivered = Promise.all(local).then((counts) => counts.reduce((a, b) => a + b, 0));
     const payload = this.payload('send', message);
-    const total = await this.run(
-      () => this.scripts.pushSendUids(this.prefix, payload, ...unique) as Promise<number>,
-      delivered,
+    return this.fanout(delivered, localMembers, () =>
+      this.scripts.pushSendUids(this.prefix, payload, ...unique) as Promise<number>,
     );
-    return delivered + Math.max(0, total - localMembers);
   }
 
   async sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
@@ -210,7 +207,7 @@ export class RedisEngine extends PushEngine {
     }
     const delivered = this.registry.deliver(local, message);
     const excluded = exclude ? [...exclude] : [];
-    const total = await this.run(() => {
+    return this.fanout(delivered, local.size, () => {
       if (unique.length === 1) {
         const payload = this.payload('send', message, excluded.length ? { x: excluded } : {});
         return this.scripts.pushSendGroup(this.prefix, unique[0], payload, ...excluded) as Promise<number>;
@@ -224,21 +221,18 @@ export class RedisEngine extends PushEngine {
         ...unique,
         ...excluded,
       ) as Promise<number>;
-    }, delivered);
-    return delivered + Math.max(0, total - local.size);
+    });
   }
 
   async sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
     let localMembers = 0;
     for (const conn of this.registry.connections()) if (!exclude?.has(conn.id)) localMembers++;
-    const delivered = this.registry.deliver(this.registry.connections(), message, exclude);
+    const delivered = this.registry.deliver(this.registry.all, message, exclude);
     const excluded = exclude ? [...exclude] : [];
     const payload = this.payload('send', message, excluded.length ? { x: excluded } : {});
-    const total = await this.run(
-      () => this.scripts.pushSendAll(this.prefix, payload, ...excluded) as Promise<number>,
-      delivered,
+    return this.fanout(delivered, localMembers, () =>
+      this.scripts.pushSendAll(this.prefix, payload, ...excluded) as Promise<number>,
     );
-    return delivered + Math.max(0, total - localMembers);
   }
 
   // ---- bind ----------------------------------------------------------------------------------------------------
@@ -473,7 +467,7 @@ export class RedisEngine extends PushEngine {
     if (header.o === this.nodeId) return; // already delivered locally before publishing
     const exclude = header.x ? new Set(header.x) : null;
     if (name === 'all') {
-      this.registry.deliver(this.registry.connections(), EncodedMessage.fromWire(body, header.b === 1), exclude);
+      this.registry.deliver(this.registry.all, EncodedMessage.fromWire(body, header.b === 1), exclude);
     } else if (name.startsWith('u:')) {
       const conns = this.registry.connectionsOfUid(name.slice(2));
       if (!conns) return;
@@ -679,18 +673,27 @@ export class RedisEngine extends PushEngine {
     if ((await result) !== true) throw new PushClientNotFoundError(clientId);
   }
 
-  /** Runs a Redis call; any failure becomes a typed 503 (with what was already delivered locally, if any). */
+  /** Runs a Redis call; any failure becomes a typed 503. */
   private async run<T>(call: () => Promise<T>, deliveredLocally?: number): Promise<T> {
     try {
       return await call();
     } catch (error) {
-      if (error instanceof PushEngineUnavailableError) throw error;
-      const local = deliveredLocally === undefined ? '' : ` (${deliveredLocally} delivered on this node)`;
-      throw new PushEngineUnavailableError(`Redis is unavailable: ${(error as Error).message}${local}`, {
-        cause: error,
-        delivered: deliveredLocally,
-      });
+      throw unavailable(error, deliveredLocally);
     }
+  }
+
+  /**
+   * A push that went out locally and to the other nodes at once: the local part never waits for Redis, and the
+   * count is what this node delivered plus the members the index knows elsewhere.
+   */
+  private async fanout(local: number | Promise<number>, localMembers: number, remote: () => Promise<number>) {
+    let total: number;
+    try {
+      total = await remote();
+    } catch (error) {
+      throw unavailable(error, await local);
+    }
+    return (await local) + Math.max(0, total - localMembers);
   }
 
   private async indexWrite(call: () => Promise<unknown>): Promise<void> {
@@ -711,6 +714,15 @@ export class RedisEngine extends PushEngine {
       return checkedExec(p);
     });
   }
+}
+
+function unavailable(error: unknown, deliveredLocally?: number): PushEngineUnavailableError {
+  if (error instanceof PushEngineUnavailableError) return error;
+  const local = deliveredLocally === undefined ? '' : ` (${deliveredLocally} delivered on this node)`;
+  return new PushEngineUnavailableError(`Redis is unavailable: ${(error as Error).message}${local}`, {
+    cause: error,
+    delivered: deliveredLocally,
+  });
 }
 
 async function checkedExec(pipeline: ChainableCommander): Promise<unknown[]> {
