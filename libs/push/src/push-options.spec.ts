@@ -16,6 +16,7 @@ describe('resolvePushOptions', () => {
       initMessage: expect.any(Function),
       inbound: false,
       maxIdLength: 256,
+      fanoutChunk: 4096,
       shutdownTimeout: 3_000,
     });
     expect(resolved.initMessage('abc')).toEqual({ type: 'init', client_id: 'abc' });
@@ -92,6 +93,7 @@ describe('resolvePushOptions', () => {
       ['maxBufferedBytes', -1024],
       ['maxBufferedBytes', Number.POSITIVE_INFINITY],
       ['maxIdLength', 0],
+      ['fanoutChunk', 0],
       ['maxIdLength', -1],
     ])('rejects %s = %p', (name, value) => {
       expect(() => resolvePushOptions({ [name]: value })).toThrow(`PushModule: ${name} must be a positive number`);

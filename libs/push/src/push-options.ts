@@ -29,11 +29,13 @@ export function resolvePushOptions(options: PushModuleOptions = {}): ResolvedPus
     initMessage: options.initMessage ?? ((clientId: string) => ({ type: 'init', client_id: clientId })),
     inbound: options.inbound ?? false,
     maxIdLength: options.maxIdLength ?? PUSH_DEFAULTS.maxIdLength,
+    fanoutChunk: options.fanoutChunk ?? PUSH_DEFAULTS.fanoutChunk,
     shutdownTimeout: options.shutdownTimeout ?? PUSH_DEFAULTS.shutdownTimeout,
   };
   positive('maxPayload', resolved.maxPayload);
   positive('maxBufferedBytes', resolved.maxBufferedBytes);
   positive('maxIdLength', resolved.maxIdLength);
+  positive('fanoutChunk', resolved.fanoutChunk);
   if (!(resolved.shutdownTimeout >= 0)) throw new Error('PushModule: shutdownTimeout must be >= 0');
   return resolved;
 }

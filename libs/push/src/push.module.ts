@@ -23,7 +23,7 @@ const coreProviders: Provider[] = [
   {
     provide: PUSH_LOCAL_REGISTRY,
     useFactory: (options: ResolvedPushOptions, metrics: PushMetrics) =>
-      new LocalRegistry({ maxBufferedBytes: options.maxBufferedBytes }, metrics),
+      new LocalRegistry({ maxBufferedBytes: options.maxBufferedBytes, fanoutChunk: options.fanoutChunk }, metrics),
     inject: [PUSH_RESOLVED_OPTIONS, PushMetrics],
   },
   {

@@ -53,6 +53,7 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
     private readonly metrics: PushMetrics,
   ) {}
 
+  /** Nest hands over the ws server once it exists: limits, upgrade checks and the heartbeat are set up here. */
   afterInit(server: WebSocketServer): void {
     // ws reads these on every upgrade. They are set here rather than in the decorator because they come from
     // the module options, which may be resolved asynchronously and through dependency injection.
@@ -66,6 +67,7 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
     }
   }
 
+  /** A socket passed the upgrade checks: give it a client_id, register it, send init, emit `connect`. */
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
     const conn = new LocalConnection(createClientId(this.engine.nodeId), socket, request.socket.remoteAddress);
     this.metrics.connectionsOpened++;
@@ -104,6 +106,7 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
     });
   }
 
+  /** Graceful shutdown: refuse new upgrades, close everyone with 1001, wait for them (bounded), cut the rest. */
   async beforeApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);

@@ -53,6 +53,11 @@ export interface PushModuleOptions {
   initMessage?: (clientId: string) => PushMessage;
   /** Two-way mode: `{"type":"message","data":…}` frames from clients reach `PushEvents.message$`. Default false. */
   inbound?: boolean;
+  /**
+   * Frames written per event-loop turn before a large fan-out yields to timers, I/O and HTTP (the rest goes out
+   * on the next turns, in order). Lower it for smaller event-loop stalls, raise it for throughput. Default 4096.
+   */
+  fanoutChunk?: number;
   /** Longest uid or group name accepted, in characters. Default 256. */
   maxIdLength?: number;
   /** How long a graceful shutdown waits for clients to acknowledge the 1001 close, in ms. Default 3 000. */
