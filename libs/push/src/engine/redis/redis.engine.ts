@@ -76,6 +76,8 @@ export class RedisEngine extends PushEngine {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
+      // A Redis that stops answering without closing the connection (a partition) must not hang calls either.
+      commandTimeout: this.options.requestTimeout,
       retryStrategy,
     });
     this.sub = new Redis(this.options.url, { ...this.options.redis, lazyConnect: true, retryStrategy });
