@@ -1,0 +1,330 @@
+/**
+ * The bench orchestrator: `npm run bench` (full) / `npm run bench:quick` (smoke). See bench/README.md.
+ *
+ *   node dist-bench/bench/run.js [--quick] [--only=memory,broadcast,burst,http,cluster] [--servers=ours,ws,socketio]
+ *        [--n=9000] [--repeats=3] [--sends=20] [--bytes=100] [--rates=500,1000,2000,4000] [--step-seconds=3]
+ *        [--results=bench/results/results.jsonl] [--budget-min=40] [--verbose]
+ *
+ * Every server, load generator and sender is a child process of this one; all are killed when it exits, fails,
+ * is interrupted or passes its time budget.
+ */
+import { median, parseArgs } from './lib/common';
+import { killAllChildren } from './lib/ipc';
+import {
+  appendResult,
+  compare,
+  DEFAULT_RESULTS,
+  fmt,
+  gitInfo,
+  machineInfo,
+  renderTable,
+  type MetricSpec,
+  type RunsByKind,
+} from './lib/report';
+import { KIND_LABEL, SERVER_KINDS, type BenchConfig, type Kind } from './scenarios/config';
+import { runCluster, type ClusterFigures } from './scenarios/cluster';
+import { runFanout, type FanoutFigures } from './scenarios/fanout';
+import { runHttp, type HttpFigures } from './scenarios/http';
+
+const SCENARIOS = ['memory', 'broadcast', 'burst', 'http', 'cluster'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+function configFrom(args: Record<string, string>): BenchConfig {
+  const quick = args.quick === 'true';
+  const config: BenchConfig = quick
+    ? {
+        mode: 'quick',
+        n: 2_000,
+        repeats: 1,
+        sends: 20,
+        bytes: 100,
+        httpRates: [500, 1000, 2000, 4000],
+        stepSeconds: 2,
+        p99LimitMs: 100,
+        headlineRate: 1000,
+        verbose: false,
+      }
+    : {
+        mode: 'full',
+        n: 9_000,
+        repeats: 3,
+        sends: 20,
+        bytes: 100,
+        httpRates: [500, 1000, 2000, 4000, 8000],
+        stepSeconds: 3,
+        p99LimitMs: 100,
+        headlineRate: 1000,
+        verbose: false,
+      };
+  const num = (key: string, fallback: number) => {
+    if (args[key] === undefined) return fallback;
+    const value = Number(args[key]);
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`--${key} must be a positive number`);
+    return value;
+  };
+  config.n = Math.round(num('n', config.n));
+  config.repeats = Math.round(num('repeats', config.repeats));
+  config.sends = Math.round(num('sends', config.sends));
+  config.bytes = Math.round(num('bytes', config.bytes));
+  config.stepSeconds = num('step-seconds', config.stepSeconds);
+  config.p99LimitMs = num('p99-limit-ms', config.p99LimitMs);
+  if (args.rates) config.httpRates = args.rates.split(',').map(Number);
+  if (config.httpRates.some((r) => !(r > 0))) throw new Error('--rates must be positive numbers');
+  config.headlineRate = num('headline-rate', config.httpRates.includes(1000) ? 1000 : config.httpRates[0]);
+  config.verbose = args.verbose === 'true';
+  return config;
+}
+
+function section(title: string): void {
+  console.log(`\n=== ${title} ===`);
+}
+
+function errorText(error: unknown): string {
+  return (error as Error)?.stack ?? String(error);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const config = configFrom(args);
+  const only = new Set<Scenario>((args.only ? args.only.split(',') : SCENARIOS) as Scenario[]);
+  for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (one of ${SCENARIOS.join(', ')})`);
+  const kinds = (args.servers ? args.servers.split(',') : [...SERVER_KINDS]) as Kind[];
+  for (const k of kinds) if (!SERVER_KINDS.includes(k)) throw new Error(`unknown server "${k}" (one of ${SERVER_KINDS.join(', ')})`);
+  if (!kinds.includes('ours')) throw new Error('--servers must include ours');
+  const resultsPath = args.results ?? DEFAULT_RESULTS;
+  const budgetMin = Number(args['budget-min'] ?? (config.mode === 'quick' ? 10 : 40));
+
+  const started = Date.now();
+  const watchdog = setTimeout(() => {
+    console.error(`\nbench: time budget of ${budgetMin} min exceeded, killing every child process`);
+    killAllChildren();
+    process.exit(2);
+  }, budgetMin * 60_000);
+  watchdog.unref();
+
+  const machine = machineInfo();
+  const git = gitInfo();
+  const date = new Date().toISOString();
+  const runId = `${date}-${config.mode}`;
+  const base = { run_id: runId, date, mode: config.mode, machine, git };
+  console.log(`bench ${config.mode}: ${config.n} clients, ${config.repeats} repeat(s), servers ${kinds.join(', ')}`);
+  console.log(
+    `machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemGiB} GiB, node ${machine.node}, ` +
+      `fd limit ${machine.fdLimit}; commit ${git.commit}${git.dirty.length ? ` + ${git.dirty.length} changed file(s) in libs/src` : ''}`,
+  );
+  console.log(`results: ${resultsPath}`);
+  console.log('ratio columns: how many times better ours is (>1 = ours better; for costs and latencies: reference ÷ ours)');
+
+  let failures = 0;
+  const repLabel = (rep: number) => `rep ${rep + 1}/${config.repeats}`;
+
+  // ---- fan-out: memory, broadcast, burst (one session per server and repeat) ----------------------------------
+  const fanoutRuns: Partial<Record<Kind, FanoutFigures[]>> = {};
+  const fanoutErrors: { kind: Kind; rep: number; error: string }[] = [];
+  const which = { memory: only.has('memory'), broadcast: only.has('broadcast'), burst: only.has('burst') };
+  if (which.memory || which.broadcast || which.burst) {
+    section(`fan-out sessions (${[...only].filter((s) => s in which).join(', ')})`);
+    for (let rep = 0; rep < config.repeats; rep++) {
+      for (const kind of kinds) {
+        const t = Date.now();
+        try {
+          const figures = await runFanout(config, kind, which);
+          (fanoutRuns[kind] ??= []).push(figures);
+          const parts: string[] = [];
+          if (figures.memory) parts.push(`RSS ${fmt.fixed(2)(figures.memory.rssPerConnKiB)} KiB/conn`);
+          if (figures.broadcast) {
+            parts.push(`broadcast p50 ${fmt.fixed(1)(figures.broadcast.p50Ms)} p99 ${fmt.fixed(1)(figures.broadcast.p99Ms)} ms, stall ${fmt.fixed(1)(figures.broadcast.maxStallMs)} ms`);
+          }
+          if (figures.burst) {
+            parts.push(`burst ${fmt.int(figures.burst.deliveriesPerSec)}/s, ${fmt.fixed(2)(figures.burst.cpuUsPerDelivery)} µs CPU/delivery`);
+          }
+          console.log(`${repLabel(rep)} ${KIND_LABEL[kind].padEnd(9)} ${parts.join('; ')} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+        } catch (error) {
+          failures++;
+          fanoutErrors.push({ kind, rep, error: errorText(error) });
+          console.log(`${repLabel(rep)} ${KIND_LABEL[kind].padEnd(9)} FAILED: ${errorText(error)}`);
+        }
+      }
+    }
+    const report = (scenario: Scenario, title: string, params: Record<string, unknown>, specs: MetricSpec[], pick: (f: FanoutFigures) => Record<string, number> | undefined, note?: string) => {
+      const runs: RunsByKind<Kind> = {};
+      const raw: Partial<Record<Kind, unknown[]>> = {};
+      for (const kind of kinds) {
+        const list = (fanoutRuns[kind] ?? []).map(pick).filter((x): x is Record<string, number> => x !== undefined);
+        runs[kind] = list;
+        raw[kind] = list;
+      }
+      const result = compare(specs, runs, kinds, KIND_LABEL, 'ours');
+      section(`${title}${config.repeats > 1 ? ` (median of ${config.repeats})` : ''}`);
+      console.log(result.table);
+      if (note) console.log(note);
+      appendResult(resultsPath, {
+        ...base,
+        scenario,
+        title,
+        params,
+        repeats: config.repeats,
+        servers: Object.fromEntries(kinds.map((k) => [k, { median: result.medians[k], runs: raw[k] }])),
+        ratios: result.ratios,
+        errors: fanoutErrors,
+      });
+    };
+    if (which.memory) {
+      report(
+        'memory',
+        `idle memory: ${config.n} clients connected, bound to a uid and in two groups`,
+        { n: config.n, groupsPerClient: 2 },
+        [
+          { key: 'rssPerConnKiB', label: 'server RSS per connection (KiB)', better: 'lower', format: fmt.fixed(2) },
+          { key: 'heapPerConnKiB', label: 'server heap used per connection (KiB)', better: 'lower', format: fmt.fixed(2) },
+        ],
+        (f) => f.memory && { rssPerConnKiB: f.memory.rssPerConnKiB, heapPerConnKiB: f.memory.heapPerConnKiB, externalPerConnKiB: f.memory.externalPerConnKiB },
+      );
+    }
+    if (which.broadcast) {
+      report(
+        'broadcast',
+        `single broadcast: one ~${config.bytes} B message to ${config.n} clients`,
+        { n: config.n, bytes: config.bytes },
+        [
+          { key: 'p50Ms', label: 'delivery latency p50 (ms)', better: 'lower', format: fmt.fixed(1) },
+          { key: 'p99Ms', label: 'delivery latency p99 (ms)', better: 'lower', format: fmt.fixed(1) },
+          { key: 'maxStallMs', label: 'longest server event-loop stall (ms)', better: 'lower', format: fmt.fixed(1) },
+        ],
+        (f) => f.broadcast && { ...f.broadcast },
+      );
+    }
+    if (which.burst) {
+      const share = kinds
+        .map((k) => `${KIND_LABEL[k]} ${fmt.fixed(2)(median((fanoutRuns[k] ?? []).flatMap((f) => f.burst?.loadgenCoreShare ?? [])))}`)
+        .join(', ');
+      report(
+        'burst',
+        `burst fan-out: ${config.n} clients in one group, ${config.sends} group sends of ~${config.bytes} B back to back`,
+        { n: config.n, sends: config.sends, bytes: config.bytes },
+        [
+          { key: 'deliveriesPerSec', label: 'deliveries/s (until the last arrived)', better: 'higher', format: fmt.int },
+          { key: 'cpuUsPerDelivery', label: 'server CPU µs per delivery', better: 'lower', format: fmt.fixed(3) },
+        ],
+        (f) => f.burst && { deliveriesPerSec: f.burst.deliveriesPerSec, cpuUsPerDelivery: f.burst.cpuUsPerDelivery, durationMs: f.burst.durationMs, issuedMs: f.burst.issuedMs },
+        `load generators' core use while receiving (median; near 1.00 = the clients, not the server, set the pace): ${share}`,
+      );
+    }
+  }
+
+  // ---- HTTP push ------------------------------------------------------------------------------------------------
+  if (only.has('http')) {
+    section(`HTTP push sessions: POST /send to single uids, ${config.httpRates.join(' → ')} req/s, ${config.stepSeconds} s each`);
+    const httpRuns: Partial<Record<Kind, HttpFigures[]>> = {};
+    const errors: { kind: Kind; rep: number; error: string }[] = [];
+    for (let rep = 0; rep < config.repeats; rep++) {
+      for (const kind of kinds) {
+        const t = Date.now();
+        try {
+          const figures = await runHttp(config, kind);
+          (httpRuns[kind] ??= []).push(figures);
+          const steps = figures.steps
+            .map((s) => `${s.rate}/s ${s.held ? 'held' : `NOT held (${s.reason})`} p50 ${fmt.fixed(1)(s.p50Ms)} p99 ${fmt.fixed(1)(s.p99Ms)} ms`)
+            .join('; ');
+          console.log(`${repLabel(rep)} ${KIND_LABEL[kind].padEnd(9)} max held ${fmt.int(figures.maxHeldRate)} req/s — ${steps} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+        } catch (error) {
+          failures++;
+          errors.push({ kind, rep, error: errorText(error) });
+          console.log(`${repLabel(rep)} ${KIND_LABEL[kind].padEnd(9)} FAILED: ${errorText(error)}`);
+        }
+      }
+    }
+    const runs: RunsByKind<Kind> = {};
+    for (const kind of kinds) runs[kind] = (httpRuns[kind] ?? []).map((f) => f.headline);
+    const result = compare(
+      [
+        { key: 'p50Ms', label: `POST→delivery p50 @${config.headlineRate}/s (ms)`, better: 'lower', format: fmt.fixed(2) },
+        { key: 'p99Ms', label: `POST→delivery p99 @${config.headlineRate}/s (ms)`, better: 'lower', format: fmt.fixed(2) },
+        { key: 'cpuUsPerRequest', label: `server CPU µs per request @${config.headlineRate}/s`, better: 'lower', format: fmt.fixed(1) },
+        { key: 'maxHeldRate', label: 'highest rate held (req/s)', better: 'higher', format: fmt.int },
+      ],
+      runs,
+      kinds,
+      { ...KIND_LABEL, ours: 'ours (app)', ws: 'http+ws' },
+      'ours',
+    );
+    const title = `HTTP push: ${config.n} idle bound clients, POST /send {uid} at fixed rates`;
+    section(`${title}${config.repeats > 1 ? ` (median of ${config.repeats})` : ''}`);
+    console.log(result.table);
+    console.log(
+      `a rate is held with no error, ≥95% of it answered in time, every message delivered, and p99 ≤ ${config.p99LimitMs} ms; ` +
+        `the top step (${Math.max(...config.httpRates)}) may be the sender's limit, not the server's`,
+    );
+    appendResult(resultsPath, {
+      ...base,
+      scenario: 'http',
+      title,
+      params: { n: config.n, rates: config.httpRates, stepSeconds: config.stepSeconds, p99LimitMs: config.p99LimitMs, headlineRate: config.headlineRate, bytes: config.bytes },
+      repeats: config.repeats,
+      servers: Object.fromEntries(kinds.map((k) => [k, { median: result.medians[k], runs: httpRuns[k] ?? [] }])),
+      ratios: result.ratios,
+      errors,
+    });
+  }
+
+  // ---- cluster --------------------------------------------------------------------------------------------------
+  if (only.has('cluster')) {
+    section(`cluster sessions: burst over 2 gateway nodes + 1 push-only node on Redis`);
+    const runs: ClusterFigures[] = [];
+    const errors: { rep: number; error: string }[] = [];
+    for (let rep = 0; rep < config.repeats; rep++) {
+      const t = Date.now();
+      try {
+        // The single-node figure of the same repeat, from the burst session if it ran.
+        const single = fanoutRuns.ours?.[rep]?.burst ?? (await runFanout(config, 'ours', { memory: false, broadcast: false, burst: true })).burst!;
+        const figures = await runCluster(config, single);
+        runs.push(figures);
+        console.log(
+          `${repLabel(rep)} cluster   ${fmt.int(figures.cluster.deliveriesPerSec)}/s, ${fmt.fixed(2)(figures.cluster.cpuUsPerDelivery)} µs node CPU/delivery ` +
+            `(single ${fmt.int(single.deliveriesPerSec)}/s) (${((Date.now() - t) / 1000).toFixed(1)} s)`,
+        );
+      } catch (error) {
+        failures++;
+        errors.push({ rep, error: errorText(error) });
+        console.log(`${repLabel(rep)} cluster   FAILED: ${errorText(error)}`);
+      }
+    }
+    const m = (pick: (f: ClusterFigures) => number) => median(runs.map(pick));
+    const rows = [
+      { label: 'deliveries/s (until the last arrived)', cluster: m((f) => f.cluster.deliveriesPerSec), single: m((f) => f.single.deliveriesPerSec), format: fmt.int },
+      { label: 'node CPU µs per delivery (all nodes)', cluster: m((f) => f.cluster.cpuUsPerDelivery), single: m((f) => f.single.cpuUsPerDelivery), format: fmt.fixed(3) },
+      { label: 'redis-server CPU µs per delivery', cluster: m((f) => f.cluster.redisCpuUsPerDelivery), single: NaN, format: fmt.fixed(3) },
+    ];
+    const title = `cluster burst: ${config.n} clients over 2 gateway nodes (Redis engine), ${config.sends} group sends from a push-only node`;
+    section(`${title}${config.repeats > 1 ? ` (median of ${config.repeats})` : ''}`);
+    console.log(
+      renderTable(
+        ['metric', 'cluster', 'single node', 'cluster/single'],
+        rows.map((r) => [r.label, r.format(r.cluster), r.format(r.single), fmt.ratio(r.cluster / r.single)]),
+      ),
+    );
+    console.log('cluster/single: deliveries/s below 1× = slower than one node; CPU above 1× = more CPU per delivery');
+    appendResult(resultsPath, {
+      ...base,
+      scenario: 'cluster',
+      title,
+      params: { n: config.n, sends: config.sends, bytes: config.bytes, gatewayNodes: 2, pushOnlyNodes: 1 },
+      repeats: config.repeats,
+      servers: {
+        cluster: { median: Object.fromEntries(rows.map((r) => [r.label, r.cluster])), runs },
+      },
+      ratios: Object.fromEntries(rows.map((r) => [r.label, { cluster_over_single: r.cluster / r.single }])),
+      errors,
+    });
+  }
+
+  console.log(`\nbench ${config.mode} finished in ${((Date.now() - started) / 60_000).toFixed(1)} min, ${failures} failure(s)`);
+  clearTimeout(watchdog);
+  process.exitCode = failures ? 1 : 0;
+}
+
+void main().catch((error: unknown) => {
+  console.error(`bench: ${errorText(error)}`);
+  killAllChildren();
+  process.exit(1);
+});

@@ -1,0 +1,38 @@
+/**
+ * Our side of the HTTP-push scenario: the real example app (`createApp` from `src/bootstrap.ts` with
+ * `loadConfig`, exactly what `npm start` runs: Express, cookie login, guards, body parsers, the real
+ * `POST /login`, `POST /bind` and `POST /send` controllers), memory engine, plus the bench control channel for
+ * counts, CPU and memory. Clients are bound through the real `POST /login` + `POST /bind` by the load
+ * generators, not through the control channel.
+ */
+import '../lib/alias';
+import { PushService } from '../../libs/push/src';
+import { loadConfig } from '../../src/app.config';
+import { createApp } from '../../src/bootstrap';
+import { announceReady, startControl } from './control';
+
+async function main(): Promise<void> {
+  const config = loadConfig({
+    COOKIE_SECRET: 'bench-cookie-secret', // clients log in through POST /login
+    PORT: '0',
+    HOST: '127.0.0.1',
+    // Heartbeat out of the measuring windows, as in the other bench servers.
+    PUSH_HEARTBEAT_INTERVAL_MS: '600000',
+    PUSH_HEARTBEAT_TIMEOUT_MS: '1200000',
+  });
+  const app = await createApp(config);
+  app.useLogger(['error', 'warn']);
+  await app.listen(0, '127.0.0.1');
+  const push = app.get(PushService);
+  startControl('app', {
+    clients: () => push.getAllClientIdCount(),
+    groupCount: ({ group }) => push.getClientIdCountByGroup(group),
+    uidCount: () => push.getAllUidCount(),
+  });
+  announceReady((app.getHttpServer().address() as { port: number }).port);
+}
+
+void main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

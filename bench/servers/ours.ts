@@ -1,0 +1,75 @@
+/**
+ * Our module under load: a minimal Nest app that imports `PushModule.forRoot(...)` with `PushWsAdapter`, driven
+ * through the bench control channel (see `control.ts`). Every operation goes through the public `PushService`:
+ * `bindAll` calls `bindUid` + `joinGroup`, `send` calls `sendToGroup`.
+ *
+ *   node ours.js [--engine=memory|redis] [--redis=redis://127.0.0.1:PORT] [--prefix=bench:] [--gateway=on|off]
+ *
+ * Heartbeat pings are moved out of the measuring windows (interval 10 min), like socket.io's in its server.
+ */
+import { Module, type DynamicModule } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { PushEvents, PushModule, PushService, PushWsAdapter, type PushModuleOptions } from '../../libs/push/src';
+import { benchMessage, groupsOf, nowMs, parseArgs, pool } from '../lib/common';
+import { announceReady, startControl } from './control';
+
+@Module({})
+class BenchModule {
+  static forRoot(options: Parameters<typeof PushModule.forRoot>[0]): DynamicModule {
+    return { module: BenchModule, imports: [PushModule.forRoot(options)] };
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const gateway = (args.gateway ?? 'on') !== 'off';
+  const engine: PushModuleOptions['engine'] =
+    (args.engine ?? 'memory') === 'redis'
+      ? { type: 'redis', url: args.redis, prefix: args.prefix ?? 'bench:' }
+      : { type: 'memory' };
+  const app = await NestFactory.create<NestExpressApplication>(
+    BenchModule.forRoot({ engine, gateway, heartbeat: { interval: 600_000, timeout: 1_200_000 } }),
+    { logger: ['error', 'warn'] },
+  );
+  app.useWebSocketAdapter(new PushWsAdapter(app));
+  await app.listen(0, '127.0.0.1');
+  const push = app.get(PushService);
+  const events = app.get(PushEvents);
+
+  // client_id → uid asked for in the upgrade URL (`/ws?uid=u12`), bound on `bindAll`.
+  const wanted = new Map<string, string>();
+  events.connect$.subscribe((event) => {
+    wanted.set(event.clientId, event.query.uid ?? '');
+  });
+  events.close$.subscribe((event) => {
+    wanted.delete(event.clientId);
+  });
+
+  startControl(gateway ? 'ours' : 'ours (push-only)', {
+    clients: () => wanted.size,
+    bindAll: async ({ concurrency = 64 }) => {
+      const entries = [...wanted].filter(([, uid]) => uid);
+      await pool(entries, concurrency, async ([clientId, uid]) => {
+        await push.bindUid(clientId, uid);
+        for (const group of groupsOf(uid)) await push.joinGroup(clientId, group);
+      });
+      return entries.length;
+    },
+    groupCount: ({ group }) => push.getClientIdCountByGroup(group),
+    send: async ({ group, count, bytes }) => {
+      const t0 = nowMs();
+      const sends: Promise<number>[] = [];
+      for (let seq = 0; seq < count; seq++) sends.push(push.sendToGroup(group, benchMessage(seq, nowMs(), bytes)));
+      const delivered = (await Promise.all(sends)).reduce((a, b) => a + b, 0);
+      return { t0, issuedMs: nowMs() - t0, delivered };
+    },
+  });
+  const address = app.getHttpServer().address() as { port: number };
+  announceReady(address.port);
+}
+
+void main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
