@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+
+/** How a child process ended: an exit code, or the signal that ended it. */
+export interface NodeExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The repository root (where `dist/src/main.js` is built). */
+export const REPO_ROOT = resolve(__dirname, '..', '..');
+
+/** The most output kept per process, for failure messages. */
+const MAX_OUTPUT = 64 * 1024;
+
+/** Every child still running, so that a crashed or aborted test run does not leave one behind. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/**
+ * The example app as `npm start` runs it (`node dist/src/main.js`), in a child process of its own: real process,
+ * real port, real signals. It is ready once it logs `push demo on http://HOST:PORT (…)`; that URL is `url`.
+ */
+export class NodeProcess {
+  /** Resolves when the process has ended. */
+  readonly exited: Promise<NodeExit>;
+  /** `http://127.0.0.1:PORT`, set once the process logged it. */
+  url = '';
+  private stdout = '';
+  private stderr = '';
+  private exit: NodeExit | null = null;
+
+  private constructor(
+    readonly name: string,
+    private readonly child: ChildProcess,
+  ) {
+    live.add(child);
+    child.stdout!.on('data', (chunk: Buffer) => (this.stdout = keepTail(this.stdout + chunk.toString())));
+    child.stderr!.on('data', (chunk: Buffer) => (this.stderr = keepTail(this.stderr + chunk.toString())));
+    this.exited = new Promise((done) => {
+      child.once('exit', (code, signal) => {
+        live.delete(child);
+        this.exit = { code, signal };
+        done(this.exit);
+      });
+    });
+  }
+
+  /**
+   * Starts `node dist/src/main.js` with `env` on top of a clean environment (PORT=0, HOST=127.0.0.1, NO_COLOR=1;
+   * never the test runner's NODE_ENV=test, which would silence the log line this waits for).
+   */
+  static async start(name: string, env: Record<string, string>, timeoutMs = 20_000): Promise<NodeProcess> {
+    const base = { ...process.env };
+    delete base.NODE_ENV;
+    const child = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/src/main.js')], {
+      cwd: REPO_ROOT,
+      env: { ...base, PORT: '0', HOST: '127.0.0.1', NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const node = new NodeProcess(name, child);
+    await new Promise<void>((ready, fail) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        child.kill('SIGKILL');
+        fail(new Error(`${name} did not log its URL within ${timeoutMs} ms\n${node.output()}`));
+      }, timeoutMs);
+      const onData = () => {
+        const match = /push demo on (http:\/\/\S+)/.exec(node.stdout);
+        if (!match) return;
+        node.url = match[1];
+        cleanup();
+        ready();
+      };
+      const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+        cleanup();
+        fail(new Error(`${name} exited before listening (code ${code}, signal ${signal})\n${node.output()}`));
+      };
+      const onError = (error: Error) => {
+        cleanup();
+        fail(new Error(`${name} could not be spawned: ${error.message}`));
+      };
+      function cleanup() {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        child.off('exit', onExit);
+        child.off('error', onError);
+      }
+      // Registered after the constructor's listener, so `node.stdout` already holds the chunk.
+      child.stdout!.on('data', onData);
+      child.once('exit', onExit);
+      child.once('error', onError);
+    });
+    return node;
+  }
+
+  /** `ws://127.0.0.1:PORT/ws` */
+  get wsUrl(): string {
+    return `${this.url.replace(/^http/, 'ws')}/ws`;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** True until the process has exited. */
+  get running(): boolean {
+    return this.exit === null;
+  }
+
+  /** Sends `signal` (SIGKILL by default) and resolves once the process has ended. */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<NodeExit> {
+    if (this.exit === null) this.child.kill(signal);
+    return this.exited;
+  }
+
+  /** SIGTERM: the app's graceful shutdown. Resolves with how the process ended. */
+  terminate(): Promise<NodeExit> {
+    return this.kill('SIGTERM');
+  }
+
+  /** What the process printed (the last `max` characters of stdout and of stderr), for failure messages. */
+  output(max = MAX_OUTPUT): string {
+    const exit = this.exit ? ` (exited: code ${this.exit.code}, signal ${this.exit.signal})` : '';
+    return (
+      `--- ${this.name}${exit} stdout ---\n${this.stdout.slice(-max)}\n` +
+      `--- ${this.name} stderr ---\n${this.stderr.slice(-max)}`
+    );
+  }
+}
+
+function keepTail(text: string): string {
+  return text.length > MAX_OUTPUT ? text.slice(text.length - MAX_OUTPUT) : text;
+}
