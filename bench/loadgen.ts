@@ -12,7 +12,9 @@ import { WebSocket } from 'ws';
 import { io, type Socket as SioSocket } from 'socket.io-client';
 import { nowMs, pool } from './lib/common';
 import { cookieHeader, postJson } from './lib/http-client';
-import { dieOnUncaught, emit, serve } from './lib/ipc';
+import { dieOnUncaught, emit, guardChild, serve } from './lib/ipc';
+
+guardChild();
 
 type ClientKind = 'ours' | 'ws' | 'socketio';
 
@@ -137,13 +139,21 @@ function openSocketIo(url: string, uid: string, localAddress: string, timeoutMs:
     });
     const client: Client = { uid, clientId: null, received: 0, close: () => socket.disconnect() };
     let ready = false;
+    const timer = setTimeout(() => {
+      if (ready) return;
+      socket.disconnect();
+      reject(new Error(`${uid}: not connected within ${timeoutMs} ms (from ${localAddress})`));
+    }, timeoutMs);
     socket.once('connect', () => {
       ready = true;
+      clearTimeout(timer);
       client.clientId = socket.id ?? null;
       resolve(client);
     });
     socket.on('connect_error', (error) => {
-      if (!ready) reject(new Error(`${uid}: ${error.message} (from ${localAddress})`));
+      if (ready) return;
+      clearTimeout(timer);
+      reject(new Error(`${uid}: ${error.message} (from ${localAddress})`));
     });
     socket.on('disconnect', () => {
       if (ready && !closing) unexpectedCloses++;

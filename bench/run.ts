@@ -9,6 +9,7 @@
  * is interrupted or passes its time budget.
  */
 import { median, parseArgs } from './lib/common';
+import { backgroundLoad } from './lib/cpu';
 import { killAllChildren } from './lib/ipc';
 import {
   appendResult,
@@ -79,6 +80,11 @@ function section(title: string): void {
   console.log(`\n=== ${title} ===`);
 }
 
+/** A warning for a session during which other processes used the CPU. */
+function contamination(foreignCores: number): string {
+  return foreignCores > 0.15 ? ` [WARNING: other processes used ${foreignCores.toFixed(2)} cores meanwhile: skewed]` : '';
+}
+
 function errorText(error: unknown): string {
   return (error as Error)?.stack ?? String(error);
 }
@@ -106,13 +112,21 @@ async function main(): Promise<void> {
   const git = gitInfo();
   const date = new Date().toISOString();
   const runId = `${date}-${config.mode}`;
-  const base = { run_id: runId, date, mode: config.mode, machine, git };
+  const idleLoad = await backgroundLoad();
+  const base = { run_id: runId, date, mode: config.mode, machine: { ...machine, backgroundLoadCores: idleLoad }, git };
   console.log(`bench ${config.mode}: ${config.n} clients, ${config.repeats} repeat(s), servers ${kinds.join(', ')}`);
   console.log(
     `machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemGiB} GiB, node ${machine.node}, ` +
       `fd limit ${machine.fdLimit}; commit ${git.commit}${git.dirty.length ? ` + ${git.dirty.length} changed file(s) in libs/src` : ''}`,
   );
   console.log(`results: ${resultsPath}`);
+  console.log(`background CPU load before the run: ${idleLoad.toFixed(2)} of ${machine.cores} cores`);
+  if (idleLoad > 0.15) {
+    console.log(
+      `WARNING: other processes are using ${idleLoad.toFixed(2)} cores (see \`ps aux --sort=-%cpu\`): ` +
+        'the figures below are skewed; rerun on a quiet machine',
+    );
+  }
   console.log('ratio columns: how many times better ours is (>1 = ours better; for costs and latencies: reference ÷ ours)');
 
   let failures = 0;
@@ -138,7 +152,10 @@ async function main(): Promise<void> {
           if (figures.burst) {
             parts.push(`burst ${fmt.int(figures.burst.deliveriesPerSec)}/s, ${fmt.fixed(2)(figures.burst.cpuUsPerDelivery)} µs CPU/delivery`);
           }
-          console.log(`${repLabel(rep)} ${KIND_LABEL[kind].padEnd(9)} ${parts.join('; ')} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+          console.log(
+            `${repLabel(rep)} ${KIND_LABEL[kind].padEnd(9)} ${parts.join('; ')} (${((Date.now() - t) / 1000).toFixed(1)} s)` +
+              contamination(figures.foreignCores),
+          );
         } catch (error) {
           failures++;
           fanoutErrors.push({ kind, rep, error: errorText(error) });
@@ -150,7 +167,12 @@ async function main(): Promise<void> {
       const runs: RunsByKind<Kind> = {};
       const raw: Partial<Record<Kind, unknown[]>> = {};
       for (const kind of kinds) {
-        const list = (fanoutRuns[kind] ?? []).map(pick).filter((x): x is Record<string, number> => x !== undefined);
+        const list = (fanoutRuns[kind] ?? [])
+          .map((f): Record<string, number> | undefined => {
+            const picked = pick(f);
+            return picked && { ...picked, foreignCores: f.foreignCores };
+          })
+          .filter((x): x is Record<string, number> => x !== undefined);
         runs[kind] = list;
         raw[kind] = list;
       }
@@ -226,7 +248,10 @@ async function main(): Promise<void> {
           const steps = figures.steps
             .map((s) => `${s.rate}/s ${s.held ? 'held' : `NOT held (${s.reason})`} p50 ${fmt.fixed(1)(s.p50Ms)} p99 ${fmt.fixed(1)(s.p99Ms)} ms`)
             .join('; ');
-          console.log(`${repLabel(rep)} ${KIND_LABEL[kind].padEnd(9)} max held ${fmt.int(figures.maxHeldRate)} req/s — ${steps} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+          console.log(
+            `${repLabel(rep)} ${KIND_LABEL[kind].padEnd(9)} max held ${fmt.int(figures.maxHeldRate)} req/s — ${steps} ` +
+              `(${((Date.now() - t) / 1000).toFixed(1)} s)${contamination(figures.foreignCores)}`,
+          );
         } catch (error) {
           failures++;
           errors.push({ kind, rep, error: errorText(error) });
@@ -281,7 +306,7 @@ async function main(): Promise<void> {
         runs.push(figures);
         console.log(
           `${repLabel(rep)} cluster   ${fmt.int(figures.cluster.deliveriesPerSec)}/s, ${fmt.fixed(2)(figures.cluster.cpuUsPerDelivery)} µs node CPU/delivery ` +
-            `(single ${fmt.int(single.deliveriesPerSec)}/s) (${((Date.now() - t) / 1000).toFixed(1)} s)`,
+            `(single ${fmt.int(single.deliveriesPerSec)}/s) (${((Date.now() - t) / 1000).toFixed(1)} s)${contamination(figures.foreignCores)}`,
         );
       } catch (error) {
         failures++;

@@ -7,7 +7,9 @@ import * as http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { nowMs, percentile } from './lib/common';
 import { cookieHeader, postJson } from './lib/http-client';
-import { dieOnUncaught, emit, serve } from './lib/ipc';
+import { dieOnUncaught, emit, guardChild, serve } from './lib/ipc';
+
+guardChild();
 
 /** Concurrent connections to the server. */
 const MAX_SOCKETS = 64;

@@ -254,8 +254,7 @@ export type Handler = (args: any) => unknown;
  * an orchestrator that is killed outright leaves no load generator or server behind.
  */
 export function serve(handlers: Record<string, Handler>): void {
-  if (!process.send) throw new Error('this script is a bench child: run it through `npm run bench`');
-  process.on('disconnect', () => process.exit(0));
+  guardChild();
   process.on('message', (message: IpcRequest) => {
     const handler = handlers[message.cmd];
     const reply = (body: Omit<IpcReply, 'id'>) => {
@@ -274,6 +273,19 @@ export function serve(handlers: Record<string, Handler>): void {
 /** Sends an unsolicited event to the orchestrator. */
 export function emit(event: string, data?: unknown): void {
   if (process.connected) process.send!({ event, data } satisfies IpcEvent);
+}
+
+let guarded = false;
+
+/**
+ * Call first thing in every child: it must be forked by the orchestrator, and it exits as soon as the
+ * orchestrator goes away (even if it was SIGKILLed), so nothing it started can outlive the run.
+ */
+export function guardChild(): void {
+  if (guarded) return;
+  guarded = true;
+  if (!process.send) throw new Error('this script is a bench child: run it through `npm run bench`');
+  process.on('disconnect', () => process.exit(0));
 }
 
 /** Makes a child die loudly on an unexpected error instead of hanging the orchestrator. */

@@ -9,7 +9,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
-import { emit, serve } from './ipc';
+import { emit, guardChild, serve } from './ipc';
+
+guardChild();
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -4,6 +4,7 @@
  */
 import { join, resolve } from 'node:path';
 import { ALL_GROUP, pollUntil } from './common';
+import { ForeignLoad } from './cpu';
 import { Peer } from './ipc';
 import type { MeasureResult, SendResult } from '../servers/control';
 
@@ -58,13 +59,41 @@ export interface Loadgen {
 export class Session {
   private readonly peers: Peer[] = [];
   private readonly keepers: Peer[] = [];
+  private readonly extraPids: number[] = [];
+  private readonly load = new ForeignLoad();
+  private closing = false;
+  /** The first child that died on its own: the session is aborted and this is the root cause. */
+  private failure: string | null = null;
 
   constructor(private readonly verbose: boolean) {}
 
   private fork(name: string, script: string, args: string[] = [], execArgv: string[] = [], killSignal?: NodeJS.Signals): Peer {
     const peer = Peer.fork(name, join(BENCH_DIR, script), args, { execArgv, verbose: this.verbose, killSignal });
     this.peers.push(peer);
+    // A child that dies on its own ends the session at once: every other child is killed, so whatever the
+    // scenario is waiting for fails now instead of at its timeout.
+    void peer.exited.then(({ code, signal }) => {
+      if (this.closing || this.failure) return;
+      this.failure = `${peer.name} (pid ${peer.pid}) died during the session (code ${code}, signal ${signal})` +
+        (peer.output().trim() ? `\n--- last output of ${peer.name} ---\n${peer.output().trim().slice(-3000)}\n---` : '');
+      for (const other of this.peers) void other.kill().catch(() => undefined);
+    });
     return peer;
+  }
+
+  /**
+   * Average cores that processes outside this session (and outside the orchestrator) used since it started:
+   * near 0 on a quiet machine; more means the figures of this session are skewed.
+   */
+  foreignCores(): number {
+    const pids = this.peers.filter((p) => !p.exitInfo && p.pid !== undefined).map((p) => p.pid!);
+    return this.load.cores([...pids, ...this.extraPids]);
+  }
+
+  /** The error to report for a failed session: the root cause first when a child died on its own. */
+  explain(error: unknown): Error {
+    if (!this.failure) return error as Error;
+    return new Error(`${this.failure}\n(which then made this fail: ${(error as Error)?.message ?? String(error)})`);
   }
 
   /** Starts a bench server (with `--expose-gc`) and waits until it listens. */
@@ -91,12 +120,14 @@ export class Session {
   async startRedis(): Promise<{ peer: Peer; url: string }> {
     const peer = this.fork('redis', 'lib/redis-keeper.js', [], [], 'SIGTERM');
     this.keepers.push(peer);
-    const ready = await peer.waitFor<{ url: string }>('ready', 20_000, 'redis-server ready');
+    const ready = await peer.waitFor<{ url: string; pid: number }>('ready', 20_000, 'redis-server ready');
+    this.extraPids.push(ready.pid);
     return { peer, url: ready.url };
   }
 
   /** Kills every process of the session (servers first, so clients do not measure anything on the way out). */
   async close(): Promise<void> {
+    this.closing = true;
     for (const keeper of this.keepers) await keeper.request('stop', {}, 5_000).catch(() => undefined);
     const results = await Promise.allSettled(this.peers.map((peer) => peer.kill()));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

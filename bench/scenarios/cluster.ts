@@ -9,6 +9,8 @@ import type { BenchConfig } from './config';
 import type { BurstFigures } from './fanout';
 
 export interface ClusterFigures {
+  /** Cores other processes of the machine used during the session (≈0 on a quiet machine). */
+  foreignCores: number;
   cluster: {
     deliveriesPerSec: number;
     cpuUsPerDelivery: number;
@@ -56,6 +58,7 @@ export async function runCluster(config: BenchConfig, single: BurstFigures): Pro
     const [ma, mb, mc] = d.measures.map((m) => m.cpuUserUs + m.cpuSystemUs);
     const redisUs = (cpu1.userS + cpu1.sysS - (cpu0.userS + cpu0.sysS)) * 1e6;
     return {
+      foreignCores: session.foreignCores(),
       cluster: {
         deliveriesPerSec: deliveries / (d.durationMs / 1000),
         cpuUsPerDelivery: (ma + mb + mc) / deliveries,
@@ -66,6 +69,8 @@ export async function runCluster(config: BenchConfig, single: BurstFigures): Pro
       },
       single: { deliveriesPerSec: single.deliveriesPerSec, cpuUsPerDelivery: single.cpuUsPerDelivery },
     };
+  } catch (error) {
+    throw session.explain(error);
   } finally {
     await session.close();
   }

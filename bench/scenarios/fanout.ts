@@ -47,6 +47,8 @@ export interface BurstFigures {
 }
 
 export interface FanoutFigures {
+  /** Cores other processes of the machine used during the session (≈0 on a quiet machine). */
+  foreignCores: number;
   memory?: MemoryFigures;
   broadcast?: BroadcastFigures;
   burst?: BurstFigures;
@@ -61,7 +63,7 @@ export function wsUrlOf(kind: Kind, port: number): string {
 export async function runFanout(config: BenchConfig, kind: Kind, which: FanoutSelection): Promise<FanoutFigures> {
   const { n, sends, bytes } = config;
   const session = new Session(config.verbose);
-  const figures: FanoutFigures = {};
+  const figures: FanoutFigures = { foreignCores: NaN };
   try {
     const server = await session.startServer(kind);
     const before = which.memory ? await server.peer.request<NodeJS.MemoryUsage>('memory') : null;
@@ -119,7 +121,10 @@ export async function runFanout(config: BenchConfig, kind: Kind, which: FanoutSe
         loadgenCoreShare: d.loadgenCpu.map((c) => c.cpuUs / 1000 / c.wallMs),
       };
     }
+    figures.foreignCores = session.foreignCores();
     return figures;
+  } catch (error) {
+    throw session.explain(error);
   } finally {
     await session.close();
   }

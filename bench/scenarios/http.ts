@@ -38,6 +38,8 @@ export interface HttpStep {
 }
 
 export interface HttpFigures {
+  /** Cores other processes of the machine used during the session (≈0 on a quiet machine). */
+  foreignCores: number;
   bind: 'POST /login + POST /bind' | 'control channel';
   setupMs: number;
   steps: HttpStep[];
@@ -152,6 +154,7 @@ export async function runHttp(config: BenchConfig, kind: Kind): Promise<HttpFigu
     const maxHeldRate = Math.max(0, ...steps.filter((s) => s.held).map((s) => s.rate));
     const headline = steps.find((s) => s.rate === config.headlineRate);
     return {
+      foreignCores: session.foreignCores(),
       bind: kind === 'ours' ? 'POST /login + POST /bind' : 'control channel',
       setupMs,
       steps,
@@ -163,6 +166,8 @@ export async function runHttp(config: BenchConfig, kind: Kind): Promise<HttpFigu
         maxHeldRate,
       },
     };
+  } catch (error) {
+    throw session.explain(error);
   } finally {
     await session.close();
   }

@@ -10,6 +10,9 @@ import { PushService } from '../../libs/push/src';
 import { loadConfig } from '../../src/app.config';
 import { createApp } from '../../src/bootstrap';
 import { announceReady, startControl } from './control';
+import { guardChild } from '../lib/ipc';
+
+guardChild();
 
 async function main(): Promise<void> {
   const config = loadConfig({

@@ -13,6 +13,9 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { PushEvents, PushModule, PushService, PushWsAdapter, type PushModuleOptions } from '../../libs/push/src';
 import { benchMessage, groupsOf, nowMs, parseArgs, pool } from '../lib/common';
 import { announceReady, startControl } from './control';
+import { guardChild } from '../lib/ipc';
+
+guardChild();
 
 @Module({})
 class BenchModule {

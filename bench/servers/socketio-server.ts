@@ -7,6 +7,9 @@ import * as http from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import { benchMessage, groupsOf, nowMs } from '../lib/common';
 import { announceReady, startControl } from './control';
+import { guardChild } from '../lib/ipc';
+
+guardChild();
 
 const uidRoom = (uid: string) => `u:${uid}`;
 

@@ -8,6 +8,9 @@ import * as http from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import { benchMessage, groupsOf, nowMs } from '../lib/common';
 import { announceReady, startControl } from './control';
+import { guardChild } from '../lib/ipc';
+
+guardChild();
 
 const byUid = new Map<string, Set<WebSocket>>();
 const byGroup = new Map<string, Set<WebSocket>>();
