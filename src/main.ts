@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   }
   const app = await createApp(config);
   // SIGTERM / SIGINT run the gateway's drain: clients get 1001 and new upgrades are refused.
-  app.enableShutdownHooks();
+  app.enableShutdownHooks(undefined, { useProcessExit: true });
   await app.listen(config.port, config.host ?? '0.0.0.0');
   const role = config.push.gateway === false ? 'push-only node' : `WebSocket at ${config.push.path}`;
   logger.log(`push demo on ${await app.getUrl()} (${role})`);

@@ -57,6 +57,7 @@ export class RedisEngine extends PushEngine {
   private started = false;
   private closing = false;
   private needsResync = false;
+  private resyncAgain = false;
   private resyncing: Promise<void> | null = null;
 
   constructor(options: Omit<RedisEngineOptions, 'type'> & { type?: 'redis' } = {}) {
@@ -86,8 +87,14 @@ export class RedisEngine extends PushEngine {
     this.cmd.on('error', (error: Error) => this.logger.debug?.(`redis: ${error.message}`));
     this.sub.on('error', (error: Error) => this.logger.debug?.(`redis subscriber: ${error.message}`));
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel.toString(), message));
+    // Either connection coming back means the index or the subscriptions may be stale: the resync re-subscribes
+    // (and waits for Redis to confirm) before it makes this node's connections visible again, so nothing is
+    // counted as delivered to a node that is not listening yet.
     this.cmd.on('ready', () => {
       if (this.started && !this.closing) this.scheduleResync('redis connection restored');
+    });
+    this.sub.on('ready', () => {
+      if (this.started && !this.closing) this.scheduleResync('redis subscriber restored');
     });
     try {
       await Promise.all([this.cmd.connect(), this.sub.connect()]);
@@ -617,9 +624,32 @@ export class RedisEngine extends PushEngine {
 
   private scheduleResync(reason: string): void {
     this.needsResync = true;
-    if (this.resyncing) return;
+    if (this.resyncing) {
+      this.resyncAgain = true; // a trigger during a run must not be lost: it may concern a later reconnect
+      return;
+    }
     this.resyncing = this.resync(reason).finally(() => {
       this.resyncing = null;
+      if (this.resyncAgain && !this.closing) {
+        this.resyncAgain = false;
+        this.scheduleResync(reason);
+      }
+    });
+  }
+
+  /** Resolves once the subscriber connection is ready (or rejects after requestTimeout). */
+  private subscriberReady(): Promise<void> {
+    if (this.sub.status === 'ready') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.sub.off('ready', onReady);
+        reject(new Error('the subscriber connection is not ready'));
+      }, this.options.requestTimeout);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.sub.once('ready', onReady);
     });
   }
 
@@ -627,6 +657,12 @@ export class RedisEngine extends PushEngine {
   private async resync(reason: string): Promise<void> {
     this.needsResync = false;
     try {
+      // First listen again on every channel this node needs, confirmed by Redis; only then publish the index.
+      await this.subscriberReady();
+      const channels = [this.channel(`node:${this.nodeId}`), this.channel('all')];
+      for (const uid of this.registry.uids()) channels.push(this.channel(`u:${uid}`));
+      for (const group of this.registry.groups()) channels.push(this.channel(`g:${group}`));
+      for (let i = 0; i < channels.length; i += BATCH) await this.sub.subscribe(...channels.slice(i, i + BATCH));
       await this.scripts.pushHeartbeat(this.prefix, this.nodeId, this.options.nodeTtl);
       const indexed = await this.cmd.smembers(this.key(`n:${this.nodeId}`));
       const stale = indexed.filter((id) => !this.registry.get(id));
