@@ -62,6 +62,18 @@ local function now_ms()
 end
 `;
 
+/** Publishes `payload` once to each node (but `origin`) that holds one of `cids`; returns how many cids. */
+const PUBLISH_TO_HOLDERS = `
+local function publish_to_holders(p, origin, payload, cids)
+  local nodes = {}
+  for _, cid in ipairs(cids) do nodes[string.sub(cid, 1, 16)] = true end
+  for node in pairs(nodes) do
+    if node ~= origin then redis.call('PUBLISH', p .. 'ch:node:' .. node, payload) end
+  end
+  return #cids
+end
+`;
+
 /** Lua scripts by name; each takes no KEYS and its arguments in ARGV, ARGV[1] being the prefix. */
 export const REDIS_SCRIPTS = {
   /** (p, node, cid, uid|'', session, ...groups) — writes a connection whole, replacing what was there. */
@@ -166,38 +178,26 @@ return count`,
    * (p, origin, payload, ngroups, ...groups, ...excluded) — several groups at once: members are de-duplicated
    * here, and only the nodes that hold one get the payload (on their node channel).
    */
-  pushSendGroups: `
+  pushSendGroups: `${PUBLISH_TO_HOLDERS}
 local p, origin, payload, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local keys = {}
 for i = 1, n do keys[i] = p .. 'g:' .. ARGV[4 + i] end
 local excluded = {}
 for i = 5 + n, #ARGV do excluded[ARGV[i]] = true end
-local nodes, count = {}, 0
+local targets = {}
 for _, cid in ipairs(redis.call('SUNION', unpack(keys))) do
-  if not excluded[cid] then
-    count = count + 1
-    nodes[string.sub(cid, 1, 16)] = true
-  end
+  if not excluded[cid] then targets[#targets + 1] = cid end
 end
-for node in pairs(nodes) do
-  if node ~= origin then redis.call('PUBLISH', p .. 'ch:node:' .. node, payload) end
-end
-return count`,
+return publish_to_holders(p, origin, payload, targets)`,
 
   /** (p, origin, payload, ...cids) — listed clients (already de-duplicated and filtered by the caller). */
-  pushSendClients: `
+  pushSendClients: `${PUBLISH_TO_HOLDERS}
 local p, origin, payload = ARGV[1], ARGV[2], ARGV[3]
-local nodes, count = {}, 0
+local targets = {}
 for i = 4, #ARGV do
-  if redis.call('EXISTS', p .. 'c:' .. ARGV[i]) == 1 then
-    count = count + 1
-    nodes[string.sub(ARGV[i], 1, 16)] = true
-  end
+  if redis.call('EXISTS', p .. 'c:' .. ARGV[i]) == 1 then targets[#targets + 1] = ARGV[i] end
 end
-for node in pairs(nodes) do
-  if node ~= origin then redis.call('PUBLISH', p .. 'ch:node:' .. node, payload) end
-end
-return count`,
+return publish_to_holders(p, origin, payload, targets)`,
 
   /** (p, payload, ...excluded) — everyone; returns how many connections there are, minus the excluded. */
   pushSendAll: `
