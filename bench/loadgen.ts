@@ -22,7 +22,24 @@ interface Client {
   uid: string;
   clientId: string | null;
   received: number;
+  /** `seq` of the last bench message received (burst order check), -1 before the first. */
+  lastSeq: number;
   close(): void;
+}
+
+const SEQ_KEY = Buffer.from('"seq":');
+
+/** The `seq` field of a bench message (a raw frame or socket.io's parsed object), or -1. */
+function seqOf(data: unknown): number {
+  if (Buffer.isBuffer(data)) {
+    let i = data.indexOf(SEQ_KEY);
+    if (i < 0) return -1;
+    let seq = 0;
+    for (i += SEQ_KEY.length; i < data.length && data[i] >= 48 && data[i] <= 57; i++) seq = seq * 10 + data[i] - 48;
+    return seq;
+  }
+  const seq = (data as { seq?: unknown })?.seq;
+  return typeof seq === 'number' ? seq : -1;
 }
 
 /** Hard cap per process: the fd limit is 20,000 and the orchestrator plans ~4,500. */
@@ -31,6 +48,8 @@ const MAX_CLIENTS = 9_000;
 const clients: Client[] = [];
 let closing = false;
 let unexpectedCloses = 0;
+/** Bench messages that arrived at a client after one with a higher `seq` (per-socket order broken). */
+let outOfOrder = 0;
 
 const counting = {
   token: 0,
@@ -48,6 +67,11 @@ const counting = {
 function record(client: Client, data: unknown): void {
   const now = nowMs();
   client.received++;
+  const seq = seqOf(data);
+  if (seq >= 0) {
+    if (seq <= client.lastSeq) outOfOrder++;
+    client.lastSeq = seq;
+  }
   const c = counting;
   c.total++;
   if (c.firstAt === 0) c.firstAt = now;
@@ -81,7 +105,7 @@ function openWs(kind: 'ours' | 'ws', url: string, uid: string, localAddress: str
       perMessageDeflate: false,
       handshakeTimeout: timeoutMs,
     });
-    const client: Client = { uid, clientId: null, received: 0, close: () => ws.terminate() };
+    const client: Client = { uid, clientId: null, received: 0, lastSeq: -1, close: () => ws.terminate() };
     let ready = false;
     const timer = setTimeout(() => {
       if (ready) return;
@@ -137,7 +161,7 @@ function openSocketIo(url: string, uid: string, localAddress: string, timeoutMs:
       // engine.io-client hands localAddress to ws (not in the typings).
       ...({ localAddress } as object),
     });
-    const client: Client = { uid, clientId: null, received: 0, close: () => socket.disconnect() };
+    const client: Client = { uid, clientId: null, received: 0, lastSeq: -1, close: () => socket.disconnect() };
     let ready = false;
     const timer = setTimeout(() => {
       if (ready) return;
@@ -229,7 +253,11 @@ serve({
    * `latency`, each payload is parsed for its send time.
    */
   expect: ({ perClient, latency, token }: { perClient: number; latency: boolean; token: number }) => {
-    for (const client of clients) client.received = 0;
+    for (const client of clients) {
+      client.received = 0;
+      client.lastSeq = -1;
+    }
+    outOfOrder = 0;
     Object.assign(counting, {
       token,
       target: perClient * clients.length,
@@ -263,6 +291,7 @@ serve({
       minPerClient: clients.length ? minPerClient : 0,
       maxPerClient,
       unexpectedCloses,
+      outOfOrder,
       cpuUs: cpu.user + cpu.system,
     };
   },

@@ -3,7 +3,7 @@
  *
  *   node dist-bench/bench/run.js [--quick] [--only=memory,broadcast,burst,http,cluster] [--servers=ours,ws,socketio]
  *        [--n=9000] [--repeats=3] [--sends=20] [--bytes=100] [--rates=500,1000,2000,4000] [--step-seconds=3]
- *        [--results=bench/results/results.jsonl] [--budget-min=40] [--verbose]
+ *        [--results=bench/results/results.jsonl] [--budget-min=40] [--ours-options='{"fanoutChunk":1024}'] [--verbose]
  *
  * Every server, load generator and sender is a child process of this one; all are killed when it exits, fails,
  * is interrupted or passes its time budget.
@@ -43,6 +43,7 @@ function configFrom(args: Record<string, string>): BenchConfig {
         stepSeconds: 2,
         p99LimitMs: 100,
         headlineRate: 1000,
+        oursOptions: null,
         verbose: false,
       }
     : {
@@ -55,6 +56,7 @@ function configFrom(args: Record<string, string>): BenchConfig {
         stepSeconds: 3,
         p99LimitMs: 100,
         headlineRate: 1000,
+        oursOptions: null,
         verbose: false,
       };
   const num = (key: string, fallback: number) => {
@@ -73,6 +75,10 @@ function configFrom(args: Record<string, string>): BenchConfig {
   if (config.httpRates.some((r) => !(r > 0))) throw new Error('--rates must be positive numbers');
   config.headlineRate = num('headline-rate', config.httpRates.includes(1000) ? 1000 : config.httpRates[0]);
   config.verbose = args.verbose === 'true';
+  if (args['ours-options']) {
+    JSON.parse(args['ours-options']); // fail now on bad JSON, not in a child
+    config.oursOptions = args['ours-options'];
+  }
   return config;
 }
 
@@ -113,12 +119,20 @@ async function main(): Promise<void> {
   const date = new Date().toISOString();
   const runId = `${date}-${config.mode}`;
   const idleLoad = await backgroundLoad();
-  const base = { run_id: runId, date, mode: config.mode, machine: { ...machine, backgroundLoadCores: idleLoad }, git };
+  const base = {
+    run_id: runId,
+    date,
+    mode: config.mode,
+    machine: { ...machine, backgroundLoadCores: idleLoad },
+    git,
+    ...(config.oursOptions ? { oursOptions: JSON.parse(config.oursOptions) as unknown } : {}),
+  };
   console.log(`bench ${config.mode}: ${config.n} clients, ${config.repeats} repeat(s), servers ${kinds.join(', ')}`);
   console.log(
     `machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemGiB} GiB, node ${machine.node}, ` +
       `fd limit ${machine.fdLimit}; commit ${git.commit}${git.dirty.length ? ` + ${git.dirty.length} changed file(s) in libs/src` : ''}`,
   );
+  if (config.oursOptions) console.log(`our module's extra options: ${config.oursOptions}`);
   console.log(`results: ${resultsPath}`);
   console.log(`background CPU load before the run: ${idleLoad.toFixed(2)} of ${machine.cores} cores`);
   if (idleLoad > 0.15) {
@@ -212,6 +226,7 @@ async function main(): Promise<void> {
           { key: 'p50Ms', label: 'delivery latency p50 (ms)', better: 'lower', format: fmt.fixed(1) },
           { key: 'p99Ms', label: 'delivery latency p99 (ms)', better: 'lower', format: fmt.fixed(1) },
           { key: 'maxStallMs', label: 'longest server event-loop stall (ms)', better: 'lower', format: fmt.fixed(1) },
+          { key: 'cpuUsPerDelivery', label: 'server CPU µs per delivery', better: 'lower', format: fmt.fixed(2) },
         ],
         (f) => f.broadcast && { ...f.broadcast },
       );

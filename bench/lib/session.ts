@@ -235,7 +235,9 @@ export async function measureDelivery(options: {
 }): Promise<Delivery> {
   const { loadgens, sender, measured, perClient, bytes, latency, stall, timeoutMs } = options;
   const mine = ++token;
-  await Promise.all(loadgens.map((lg) => lg.peer.request('expect', { perClient, latency, token: mine })));
+  const collectedClients = (
+    await Promise.all(loadgens.map((lg) => lg.peer.request<{ clients: number }>('expect', { perClient, latency, token: mine })))
+  ).map((r) => r.clients);
   const dones = Promise.all(
     loadgens.map((lg) =>
       lg.peer.waitFor<{ token: number; lastAt: number; cpuUs: number; wallMs: number }>(
@@ -259,19 +261,30 @@ export async function measureDelivery(options: {
   const measures = await Promise.all(measured.map((server) => server.peer.request<MeasureResult>('measureStop')));
   const collected = await Promise.all(
     loadgens.map((lg) =>
-      lg.peer.request<{ latencies: number[]; minPerClient: number; maxPerClient: number; unexpectedCloses: number }>('collect'),
+      lg.peer.request<{
+        latencies: number[];
+        minPerClient: number;
+        maxPerClient: number;
+        unexpectedCloses: number;
+        outOfOrder: number;
+      }>('collect'),
     ),
   );
   for (const [i, c] of collected.entries()) {
-    if (c.minPerClient !== perClient || c.maxPerClient !== perClient || c.unexpectedCloses) {
+    if (c.minPerClient !== perClient || c.maxPerClient !== perClient || c.unexpectedCloses || c.outOfOrder) {
       throw new Error(
-        `${loadgens[i].peer.name}: each client should have ${perClient} message(s), got between ${c.minPerClient} ` +
-          `and ${c.maxPerClient}; ${c.unexpectedCloses} connection(s) closed unexpectedly`,
+        `${loadgens[i].peer.name}: each client should have ${perClient} message(s) in order, got between ` +
+          `${c.minPerClient} and ${c.maxPerClient}, ${c.outOfOrder} out of order; ` +
+          `${c.unexpectedCloses} connection(s) closed unexpectedly`,
       );
     }
   }
   const latencies = latency ? collected.flatMap((c) => c.latencies).sort((a, b) => a - b) : null;
   const lastAt = Math.max(...done.map((d) => d.lastAt));
+  const expected = perClient * loadgens.reduce((sum, _lg, i) => sum + collectedClients[i], 0);
+  if (send.delivered !== expected) {
+    console.log(`  note: ${sender.peer.name} reported ${send.delivered} deliveries for ${perClient} send(s), clients got ${expected}`);
+  }
   return {
     send,
     measures,

@@ -6,7 +6,7 @@
  */
 import { connectClients, loadgensFor, measureDelivery, Session, waitClients, waitGroup } from '../lib/session';
 import type { BenchConfig } from './config';
-import type { BurstFigures } from './fanout';
+import { oursArgs, type BurstFigures } from './fanout';
 
 export interface ClusterFigures {
   /** Cores other processes of the machine used during the session (≈0 on a quiet machine). */
@@ -27,7 +27,7 @@ export async function runCluster(config: BenchConfig, single: BurstFigures): Pro
   const session = new Session(config.verbose);
   try {
     const redis = await session.startRedis();
-    const engineArgs = ['--engine=redis', `--redis=${redis.url}`, '--prefix=bench:'];
+    const engineArgs = ['--engine=redis', `--redis=${redis.url}`, '--prefix=bench:', ...oursArgs(config)];
     const [a, b, c] = await Promise.all([
       session.startServer('ours', 'node-A', engineArgs),
       session.startServer('ours', 'node-B', engineArgs),

@@ -17,6 +17,8 @@ export interface BenchConfig {
   p99LimitMs: number;
   /** HTTP push: the rate whose latencies are the headline figures. */
   headlineRate: number;
+  /** Extra `PushModule.forRoot` options (JSON) for our bench server, to compare settings. */
+  oursOptions: string | null;
   verbose: boolean;
 }
 

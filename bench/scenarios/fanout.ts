@@ -34,6 +34,7 @@ export interface BroadcastFigures {
   eldMaxMs: number;
   issuedMs: number;
   serverCpuUs: number;
+  cpuUsPerDelivery: number;
 }
 
 export interface BurstFigures {
@@ -56,6 +57,11 @@ export interface FanoutFigures {
 
 const CLIENT_KIND: Record<Kind, 'ours' | 'ws' | 'socketio'> = { ours: 'ours', ws: 'ws', socketio: 'socketio' };
 
+/** Arguments of our bench server for the run's extra module options. */
+export function oursArgs(config: BenchConfig): string[] {
+  return config.oursOptions ? [`--options=${config.oursOptions}`] : [];
+}
+
 export function wsUrlOf(kind: Kind, port: number): string {
   return kind === 'socketio' ? `http://127.0.0.1:${port}` : `ws://127.0.0.1:${port}/ws`;
 }
@@ -65,7 +71,7 @@ export async function runFanout(config: BenchConfig, kind: Kind, which: FanoutSe
   const session = new Session(config.verbose);
   const figures: FanoutFigures = { foreignCores: NaN };
   try {
-    const server = await session.startServer(kind);
+    const server = await session.startServer(kind, kind, kind === 'ours' ? oursArgs(config) : []);
     const before = which.memory ? await server.peer.request<NodeJS.MemoryUsage>('memory') : null;
     const loadgens = await session.startLoadgens(loadgensFor(n));
     await connectClients(loadgens, CLIENT_KIND[kind], [{ url: wsUrlOf(kind, server.port), count: n }]);
@@ -105,6 +111,7 @@ export async function runFanout(config: BenchConfig, kind: Kind, which: FanoutSe
         eldMaxMs: m.eldMaxMs,
         issuedMs: d.send.issuedMs,
         serverCpuUs: m.cpuUserUs + m.cpuSystemUs,
+        cpuUsPerDelivery: (m.cpuUserUs + m.cpuSystemUs) / n,
       };
     }
 

@@ -4,6 +4,7 @@
  * `bindAll` calls `bindUid` + `joinGroup`, `send` calls `sendToGroup`.
  *
  *   node ours.js [--engine=memory|redis] [--redis=redis://127.0.0.1:PORT] [--prefix=bench:] [--gateway=on|off]
+ *                [--options=<JSON of extra PushModule options>]
  *
  * Heartbeat pings are moved out of the measuring windows (interval 10 min), like socket.io's in its server.
  */
@@ -31,8 +32,10 @@ async function main(): Promise<void> {
     (args.engine ?? 'memory') === 'redis'
       ? { type: 'redis', url: args.redis, prefix: args.prefix ?? 'bench:' }
       : { type: 'memory' };
+  // Extra module options to compare settings (`npm run bench -- --ours-options='{"fanoutChunk":1024}'`).
+  const extra = args.options ? (JSON.parse(args.options) as PushModuleOptions) : {};
   const app = await NestFactory.create<NestExpressApplication>(
-    BenchModule.forRoot({ engine, gateway, heartbeat: { interval: 600_000, timeout: 1_200_000 } }),
+    BenchModule.forRoot({ engine, gateway, heartbeat: { interval: 600_000, timeout: 1_200_000 }, ...extra }),
     { logger: ['error', 'warn'] },
   );
   app.useWebSocketAdapter(new PushWsAdapter(app));
