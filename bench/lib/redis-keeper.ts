@@ -39,10 +39,17 @@ async function main(): Promise<void> {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   };
-  process.on('exit', stop);
-  process.on('SIGTERM', () => process.exit(0));
-  process.on('SIGINT', () => process.exit(0));
-  process.on('disconnect', () => process.exit(0));
+  /** Kills redis-server and waits (≤ 3 s) until it is gone and reaped, so not even a zombie is left. */
+  const stopAndWait = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return stop();
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    stop();
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3_000))]);
+  };
+  process.on('exit', stop); // last resort (e.g. the orchestrator vanished): kill without waiting
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => void stopAndWait().finally(() => process.exit(0)));
+  }
   child.on('exit', (code, signal) => {
     if (!stopping) {
       console.error(`redis-server exited unexpectedly (code ${code}, signal ${signal})`);
@@ -71,7 +78,7 @@ async function main(): Promise<void> {
     },
     stop: async () => {
       client.disconnect();
-      stop();
+      await stopAndWait();
       return null;
     },
   });
