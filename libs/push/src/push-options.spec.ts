@@ -16,7 +16,7 @@ describe('resolvePushOptions', () => {
       initMessage: expect.any(Function),
       inbound: false,
       maxIdLength: 256,
-      fanoutChunk: 4096,
+      fanoutChunk: 1024,
       shutdownTimeout: 3_000,
     });
     expect(resolved.initMessage('abc')).toEqual({ type: 'init', client_id: 'abc' });

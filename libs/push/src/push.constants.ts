@@ -9,6 +9,6 @@ export const PUSH_DEFAULTS = {
   maxPayload: 16 * 1024,
   maxBufferedBytes: 4 * 1024 * 1024,
   maxIdLength: 256,
-  fanoutChunk: 4096,
+  fanoutChunk: 1024,
   shutdownTimeout: 3_000,
 } as const;

@@ -55,7 +55,7 @@ export interface PushModuleOptions {
   inbound?: boolean;
   /**
    * Frames written per event-loop turn before a large fan-out yields to timers, I/O and HTTP (the rest goes out
-   * on the next turns, in order). Lower it for smaller event-loop stalls, raise it for throughput. Default 4096.
+   * on the next turns, in order). Lower it for smaller event-loop stalls, raise it for throughput. Default 1024.
    */
   fanoutChunk?: number;
   /** Longest uid or group name accepted, in characters. Default 256. */

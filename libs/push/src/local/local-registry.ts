@@ -8,7 +8,7 @@ import type { LocalConnection, ServerCloseReason } from './local-connection';
 export interface LocalRegistryLimits {
   /** Bytes that may wait in one socket's send queue before it is dropped as a slow consumer. */
   maxBufferedBytes: number;
-  /** Frames written per event-loop turn before a fan-out yields (default 4096). */
+  /** Frames written per event-loop turn before a fan-out yields (default 1024). */
   fanoutChunk?: number;
 }
 
@@ -49,7 +49,7 @@ const EMPTY_JOB: Omit<DeliveryJob, 'task'> = {
 
 /** ws's Sender state when nothing (deflate, blob read) is pending, so a frame can be written directly. */
 const SENDER_IDLE = 0;
-const DEFAULT_FANOUT_CHUNK = 4096;
+const DEFAULT_FANOUT_CHUNK = 1024;
 
 function hasExtensions(socket: WsInternals): boolean {
   for (const _ in socket._extensions) return true;
@@ -261,7 +261,9 @@ export class LocalRegistry {
         delivered: [0],
         waiters: [resolve],
       });
-      if (wasIdle) this.pump();
+      // First pass at the end of this synchronous run, not now: sends issued back to back in the same run
+      // (a burst) then merge into this job before any socket is written.
+      if (wasIdle) queueMicrotask(this.pump);
     });
   }
 
