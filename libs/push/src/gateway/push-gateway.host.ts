@@ -28,6 +28,9 @@ interface UpgradeInfo {
 }
 type VerifyCallback = (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void;
 
+/** How many ticks one heartbeat interval is spread over. */
+const HEARTBEAT_SLICES = 10;
+
 /** Codes of the `{"type":"error"}` frames sent back for a frame the gateway refuses. */
 export type PushFrameErrorCode = 'bad_json' | 'bad_frame' | 'unknown_event' | 'binary_unsupported' | 'inbound_disabled';
 
@@ -41,6 +44,7 @@ export type PushFrameErrorCode = 'bad_json' | 'bad_frame' | 'unknown_event' | 'b
 export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewayConnection, BeforeApplicationShutdown {
   private readonly logger = new Logger('PushGateway');
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private sweepCursor: IterableIterator<LocalConnection> | null = null;
   private shuttingDown = false;
   private readonly upgrades = new WeakMap<IncomingMessage, InitialBinding>();
   private readonly pendingCloses = new Set<Promise<void>>();
@@ -62,7 +66,10 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
     server.options.verifyClient = (info: UpgradeInfo, done: VerifyCallback) => this.verifyUpgrade(info, done);
     const heartbeat = this.options.heartbeat;
     if (heartbeat) {
-      this.heartbeatTimer = setInterval(() => this.sweep(heartbeat.timeout), heartbeat.interval);
+      // The sweep is spread over the interval: each tick visits its share of the connections, so 10k sockets
+      // cost ten short pauses a second instead of one long stall every interval.
+      const tick = Math.max(10, Math.floor(heartbeat.interval / HEARTBEAT_SLICES));
+      this.heartbeatTimer = setInterval(() => this.sweep(heartbeat, tick), tick);
       this.heartbeatTimer.unref();
     }
   }
@@ -236,14 +243,27 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
     void promise.finally(() => this.pendingCloses.delete(promise));
   }
 
-  private sweep(timeout: number): void {
-    const deadline = Date.now() - timeout;
-    for (const conn of this.registry.connections()) {
+  /** Visits the next share of connections: drops the silent ones, pings the others. */
+  private sweep(heartbeat: { interval: number; timeout: number }, tick: number): void {
+    const size = this.registry.size;
+    if (size === 0) return;
+    const now = Date.now();
+    const deadline = now - heartbeat.timeout;
+    let quota = Math.ceil((size * tick) / heartbeat.interval);
+    while (quota-- > 0) {
+      let next = this.sweepCursor?.next();
+      if (!next || next.done) {
+        this.sweepCursor = this.registry.connections(); // a new pass (a Map iterator sees later additions)
+        next = this.sweepCursor.next();
+        if (next.done) return;
+      }
+      const conn = next.value;
       if (conn.socket.readyState !== WebSocket.OPEN) continue;
       if (conn.lastSeen < deadline) {
         this.metrics.heartbeatTimeouts++;
         this.registry.destroy(conn, 'heartbeat', 1006);
-      } else {
+      } else if (now - conn.lastPing >= heartbeat.interval - tick) {
+        conn.lastPing = now;
         conn.socket.ping();
       }
     }

@@ -21,6 +21,8 @@ export class LocalConnection {
   session: PushSession = {};
   /** Last time (ms) a pong or frame came in; the heartbeat drops the peer when it is too old. */
   lastSeen = Date.now();
+  /** Last time (ms) the heartbeat pinged it. */
+  lastPing = Date.now();
   /** True while its writes are held for this turn's single flush (see LocalRegistry). */
   corked = false;
   /** Set when the server decided to close it, with the code it used. */
