@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { PushModule } from '@app/push';
 import type { AppConfig } from './app.config';
 import { LoginController } from './auth/login.controller';
+import { LoginCookie } from './auth/login-cookie';
 import { DemoPageController } from './demo/demo-page.controller';
 import { BindController } from './push-demo/bind.controller';
 import { MessageController } from './push-demo/message.controller';
@@ -16,6 +17,7 @@ export class AppModule {
       module: AppModule,
       imports: [PushModule.forRoot(config.push)],
       controllers: [DemoPageController, LoginController, BindController, MessageController, StatsController],
+      providers: [{ provide: LoginCookie, useValue: new LoginCookie(config.cookieSecret) }],
     };
   }
 }

@@ -1,7 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { PushWsAdapter } from '@app/push';
-import cookieParser from 'cookie-parser';
 import type { AppConfig } from './app.config';
 import { AppModule } from './app.module';
 import { bodyErrorHandler } from './http/body-error.handler';
@@ -17,7 +16,9 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   });
   // Without a WebSocket adapter Nest exits ("No driver (WebSockets) has been selected").
   app.useWebSocketAdapter(new PushWsAdapter(app));
-  app.use(cookieParser(config.cookieSecret));
+  // API responses: no ETag (a SHA-1 of every body, useless for POSTs) and no framework banner.
+  app.set('etag', false);
+  app.disable('x-powered-by');
   app.useBodyParser('json', { limit: config.bodyLimit });
   app.useBodyParser('urlencoded', { limit: config.bodyLimit, extended: false });
   app.use(bodyErrorHandler(config.bodyLimit));

@@ -1,6 +1,6 @@
 import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
 import type { Request } from 'express';
-import { LOGIN_COOKIE } from './auth.constants';
+import { LoginCookie } from './login-cookie';
 
 /** A request that passed `LoggedInGuard`. */
 export interface AuthenticatedRequest extends Request {
@@ -13,10 +13,12 @@ export interface AuthenticatedRequest extends Request {
  */
 @Injectable()
 export class LoggedInGuard implements CanActivate {
+  constructor(private readonly cookie: LoginCookie) {}
+
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const uid: unknown = request.signedCookies?.[LOGIN_COOKIE];
-    if (typeof uid !== 'string' || uid.length === 0) {
+    const uid = this.cookie.read(request.headers.cookie);
+    if (uid === null) {
       throw new UnauthorizedException({
         statusCode: 401,
         error: 'Unauthorized',
