@@ -79,6 +79,9 @@ export class RedisEngine extends PushEngine {
       maxRetriesPerRequest: 0,
       // A Redis that stops answering without closing the connection (a partition) must not hang calls either.
       commandTimeout: this.options.requestTimeout,
+      // Calls issued in the same turn leave in one write; Redis then publishes them together too, so a burst
+      // reaches each node in one read and merges into one fan-out there.
+      enableAutoPipelining: true,
       retryStrategy,
     });
     this.sub = new Redis(this.options.url, { ...this.options.redis, lazyConnect: true, retryStrategy });
