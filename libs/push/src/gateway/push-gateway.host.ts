@@ -28,6 +28,16 @@ interface UpgradeInfo {
 }
 type VerifyCallback = (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void;
 
+/** Where a socket keeps its connection, so one set of handlers serves every socket. */
+const CONNECTION = Symbol('push:connection');
+type TaggedSocket = WebSocket & { [CONNECTION]?: LocalConnection };
+interface SocketHandlers {
+  pong(this: TaggedSocket): void;
+  message(this: TaggedSocket, data: RawData, isBinary: boolean): void;
+  error(this: TaggedSocket, error: Error & { code?: string }): void;
+  close(this: TaggedSocket, code: number): void;
+}
+
 /** How many ticks one heartbeat interval is spread over. */
 const HEARTBEAT_SLICES = 10;
 
@@ -49,13 +59,38 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
   private readonly upgrades = new WeakMap<IncomingMessage, InitialBinding>();
   private readonly pendingCloses = new Set<Promise<void>>();
 
+  private readonly socketHandlers: SocketHandlers;
+
   constructor(
     private readonly engine: PushEngine,
     @Inject(PUSH_RESOLVED_OPTIONS) private readonly options: ResolvedPushOptions,
     @Inject(PUSH_LOCAL_REGISTRY) private readonly registry: LocalRegistry,
     private readonly events: PushEvents,
     private readonly metrics: PushMetrics,
-  ) {}
+  ) {
+    const gateway = this;
+    this.socketHandlers = {
+      pong(this: TaggedSocket) {
+        const conn = this[CONNECTION];
+        if (conn) conn.lastSeen = Date.now();
+      },
+      message(this: TaggedSocket, data: RawData, isBinary: boolean) {
+        const conn = this[CONNECTION];
+        if (conn) gateway.onFrame(conn, data, isBinary);
+      },
+      error(this: TaggedSocket, error: Error & { code?: string }) {
+        const conn = this[CONNECTION];
+        if (conn && error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+          gateway.metrics.payloadTooLarge++;
+          conn.closedBy ??= { reason: 'payload-too-large', code: 1009 };
+        }
+      },
+      close(this: TaggedSocket, code: number) {
+        const conn = this[CONNECTION];
+        if (conn) gateway.trackClose(gateway.onClose(conn, code));
+      },
+    };
+  }
 
   /** Nest hands over the ws server once it exists: limits, upgrade checks and the heartbeat are set up here. */
   afterInit(server: WebSocketServer): void {
@@ -78,18 +113,13 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
     const conn = new LocalConnection(createClientId(this.engine.nodeId), socket, request.socket.remoteAddress);
     this.metrics.connectionsOpened++;
-    const initial = this.upgrades.get(request);
-    socket.on('pong', () => {
-      conn.lastSeen = Date.now();
-    });
-    socket.on('message', (data: RawData, isBinary: boolean) => this.onFrame(conn, data, isBinary));
-    socket.on('error', (error: Error & { code?: string }) => {
-      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-        this.metrics.payloadTooLarge++;
-        conn.closedBy ??= { reason: 'payload-too-large', code: 1009 };
-      }
-    });
-    const registered = this.engine.register(conn, initial).then(
+    (socket as TaggedSocket)[CONNECTION] = conn;
+    // Shared handlers that find their connection on the socket: no closures per connection (memory per socket).
+    socket.on('pong', this.socketHandlers.pong);
+    socket.on('message', this.socketHandlers.message);
+    socket.on('error', this.socketHandlers.error);
+    socket.once('close', this.socketHandlers.close);
+    const registration = this.engine.register(conn, this.upgrades.get(request)).then(
       () => true,
       (error: unknown) => {
         this.logger.error(`could not register ${conn.id}: ${(error as Error).message}`);
@@ -97,8 +127,9 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
         return false;
       },
     );
-    socket.once('close', (code: number) => this.trackClose(this.onClose(conn, code, registered)));
-    void registered.then((ok) => {
+    conn.registration = registration;
+    void registration.then((ok) => {
+      conn.registration = ok;
       if (!ok || socket.readyState !== WebSocket.OPEN) return;
       this.registry.write(conn, EncodedMessage.encode(this.options.initMessage(conn.id)));
       this.events.emit({
@@ -219,8 +250,8 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
     this.registry.write(conn, EncodedMessage.encode({ type: 'error', code, message }));
   }
 
-  private async onClose(conn: LocalConnection, code: number, registered: Promise<boolean>): Promise<void> {
-    const info = (await registered)
+  private async onClose(conn: LocalConnection, code: number): Promise<void> {
+    const info = (await conn.registration)
       ? await this.engine.unregister(conn).catch((error: unknown) => {
           this.logger.error(`could not unregister ${conn.id}: ${(error as Error).message}`);
           return this.registry.remove(conn);

@@ -23,6 +23,8 @@ export class LocalConnection {
   lastSeen = Date.now();
   /** Last time (ms) the heartbeat pinged it. */
   lastPing = Date.now();
+  /** Whether the engine accepted it: a promise while registering, then the answer (the gateway's bookkeeping). */
+  registration: Promise<boolean> | boolean = false;
   /** True while its writes are held for this turn's single flush (see LocalRegistry). */
   corked = false;
   /** Set when the server decided to close it, with the code it used. */
