@@ -11,14 +11,19 @@ export type ServerCloseReason =
   | 'payload-too-large'
   | 'engine-unavailable';
 
+const EMPTY_SESSION: PushSession = Object.freeze({});
+
 /** One socket held by this process, with the bindings the registry keeps for it. */
 export class LocalConnection {
   /** The bound uid, or null. Written only through the registry, which keeps its indexes in step. */
   uid: string | null = null;
   /** The groups it is in. Written only through the registry. */
   readonly groups = new Set<string>();
-  /** The session object. */
-  session: PushSession = {};
+  /**
+   * The session object. Always replaced, never changed in place: the empty default is one frozen object shared by
+   * every connection that has no session yet (most of them), which saves an object per socket.
+   */
+  session: PushSession = EMPTY_SESSION;
   /** Last time (ms) a pong or frame came in; the heartbeat drops the peer when it is too old. */
   lastSeen = Date.now();
   /** Last time (ms) the heartbeat pinged it. */
