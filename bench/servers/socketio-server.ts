@@ -3,43 +3,22 @@
  * `io.to(room).emit(...)` broadcasts (the in-memory adapter encodes a broadcast once). Its `POST /send
  * {uid, message}` emits to the uid's room. Pings are moved out of the measuring windows (10 min), like ours.
  */
-import * as http from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import { benchMessage, groupsOf, nowMs } from '../lib/common';
 import { announceReady, startControl } from './control';
+import { createSendServer } from './send-endpoint';
 import { guardChild } from '../lib/ipc';
 
 guardChild();
 
 const uidRoom = (uid: string) => `u:${uid}`;
 
-const server = http.createServer((req, res) => {
-  if (req.method !== 'POST' || req.url !== '/send') {
-    res.writeHead(404, { 'content-type': 'application/json' });
-    res.end('{"statusCode":404}');
-    return;
-  }
-  let body = '';
-  req.setEncoding('utf8');
-  req.on('data', (chunk: string) => (body += chunk));
-  req.on('end', () => {
-    let parsed: { uid?: unknown; message?: unknown };
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      res.writeHead(400, { 'content-type': 'application/json' });
-      res.end('{"statusCode":400}');
-      return;
-    }
-    let delivered = 0;
-    if (typeof parsed.uid === 'string') {
-      const room = uidRoom(parsed.uid);
-      delivered = io.of('/').adapter.rooms.get(room)?.size ?? 0;
-      if (delivered) io.to(room).emit('message', { type: 'message', from: 'bench-sender', data: parsed.message });
-    }
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ delivered }));
-  });
+const server = createSendServer((uid, message) => {
+  if (typeof uid !== 'string') return 0;
+  const room = uidRoom(uid);
+  const delivered = io.of('/').adapter.rooms.get(room)?.size ?? 0;
+  if (delivered) io.to(room).emit('message', { type: 'message', from: 'bench-sender', data: message });
+  return delivered;
 });
 
 const io = new Server(server, {

@@ -4,10 +4,10 @@
  * Its `POST /send {uid, message}` is the HTTP-push reference: JSON body, Map lookup, send, `{"delivered": n}`
  * (no authentication, no validation beyond JSON: it is the floor, not a product).
  */
-import * as http from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import { benchMessage, groupsOf, nowMs } from '../lib/common';
 import { announceReady, startControl } from './control';
+import { createSendServer } from './send-endpoint';
 import { guardChild } from '../lib/ipc';
 
 guardChild();
@@ -30,36 +30,16 @@ function remove(index: Map<string, Set<WebSocket>>, key: string, ws: WebSocket):
   if (set.size === 0) index.delete(key);
 }
 
-const server = http.createServer((req, res) => {
-  if (req.method !== 'POST' || req.url !== '/send') {
-    res.writeHead(404, { 'content-type': 'application/json' });
-    res.end('{"statusCode":404}');
-    return;
+const server = createSendServer((uid, message) => {
+  const targets = typeof uid === 'string' ? byUid.get(uid) : undefined;
+  if (!targets) return 0;
+  const json = JSON.stringify({ type: 'message', from: 'bench-sender', data: message });
+  let delivered = 0;
+  for (const c of targets) {
+    c.send(json);
+    delivered++;
   }
-  let body = '';
-  req.setEncoding('utf8');
-  req.on('data', (chunk: string) => (body += chunk));
-  req.on('end', () => {
-    let parsed: { uid?: unknown; message?: unknown };
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      res.writeHead(400, { 'content-type': 'application/json' });
-      res.end('{"statusCode":400}');
-      return;
-    }
-    let delivered = 0;
-    const targets = typeof parsed.uid === 'string' ? byUid.get(parsed.uid) : undefined;
-    if (targets) {
-      const json = JSON.stringify({ type: 'message', from: 'bench-sender', data: parsed.message });
-      for (const c of targets) {
-        c.send(json);
-        delivered++;
-      }
-    }
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ delivered }));
-  });
+  return delivered;
 });
 
 const wss = new WebSocketServer({ server, path: '/ws', perMessageDeflate: false, maxPayload: 16 * 1024 });

@@ -14,6 +14,11 @@ export class RedisServer {
 
   private constructor(readonly port: number) {}
 
+  /** The running redis-server process (null while stopped), for callers that watch or reap it themselves. */
+  get child(): ChildProcess | null {
+    return this.process;
+  }
+
   /** `redis://127.0.0.1:PORT` */
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -43,6 +48,13 @@ export class RedisServer {
 
   async close(): Promise<void> {
     await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Kills the server without waiting (for `process.on('exit')`, where nothing asynchronous runs any more). */
+  killNow(): void {
+    const child = this.process;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
   }
 
