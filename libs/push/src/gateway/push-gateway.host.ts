@@ -150,18 +150,12 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     const open = [...this.registry.connections()];
     for (const conn of open) this.registry.close(conn, 1001, 'shutdown');
-    const drained = Promise.all([...this.pendingCloses, ...open.map((conn) => closedOf(conn.socket))]).then(
-      () => Promise.all([...this.pendingCloses]),
-    );
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.options.shutdownTimeout);
-    });
-    await Promise.race([drained, timeout]);
-    clearTimeout(timer);
+    // Each socket's close, then the close handling it started (unregister, close event).
+    const drained = Promise.all(open.map((conn) => closedOf(conn.socket))).then(() => this.closesHandled());
+    await Promise.race([drained, delay(this.options.shutdownTimeout)]);
     // Whoever did not finish the handshake in time is cut, so the engine can remove its entries now.
     for (const conn of this.registry.connections()) this.registry.destroy(conn, 'shutdown', 1001);
-    await Promise.race([Promise.all([...this.pendingCloses]), delay(this.options.shutdownTimeout)]);
+    await Promise.race([this.closesHandled(), delay(this.options.shutdownTimeout)]);
   }
 
   private verifyUpgrade(info: UpgradeInfo, done: VerifyCallback): void {
@@ -267,6 +261,10 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
       code: conn.closedBy?.code ?? code,
       reason: conn.closedBy?.reason ?? 'peer',
     });
+  }
+
+  private closesHandled(): Promise<unknown> {
+    return Promise.all([...this.pendingCloses]);
   }
 
   private trackClose(promise: Promise<void>): void {

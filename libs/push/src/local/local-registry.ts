@@ -224,7 +224,7 @@ export class LocalRegistry {
     return this.enqueue(targets, message, exclude ?? null);
   }
 
-  /** Everything in the queue has been written (a test and shutdown aid). */
+  /** Everything in the fan-out queue has been written (tests observe the split with it). */
   get idle(): boolean {
     return this.queue.length === 0;
   }

@@ -237,8 +237,8 @@ export class RedisEngine extends PushEngine {
   }
 
   async sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
-    let localMembers = 0;
-    for (const conn of this.registry.connections()) if (!exclude?.has(conn.id)) localMembers++;
+    let localMembers = this.registry.size;
+    if (exclude) for (const id of exclude) if (this.registry.get(id)) localMembers--;
     const delivered = this.registry.deliver(this.registry.all, message, exclude);
     const excluded = exclude ? [...exclude] : [];
     const payload = this.payload('send', message, excluded.length ? { x: excluded } : {});
