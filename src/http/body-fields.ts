@@ -1,5 +1,8 @@
 import { BadRequestException } from '@nestjs/common';
 
+/** Longest client_id field accepted before the push module judges its shape (a real one is 48 characters). */
+export const MAX_CLIENT_ID_FIELD = 128;
+
 /*
  * The example app accepts JSON and application/x-www-form-urlencoded bodies alike, so fields are read from an
  * untyped object and checked here; every failure is a 400 that names the field.

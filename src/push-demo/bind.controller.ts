@@ -3,10 +3,7 @@ import { PushClientNotFoundError, PushService } from '@app/push';
 import { MAX_UID_LENGTH } from '../auth/auth.constants';
 import { CurrentUid } from '../auth/current-uid.decorator';
 import { LoggedInGuard } from '../auth/logged-in.guard';
-import { asBody, optionalString, requiredString } from '../http/body-fields';
-
-/** Longest client_id field accepted before the push module judges its shape. */
-const MAX_CLIENT_ID_FIELD = 128;
+import { asBody, MAX_CLIENT_ID_FIELD, optionalString, requiredString } from '../http/body-fields';
 
 /**
  * Where a page hands over the client_id its socket received, so the backend can bind it to the logged-in user.

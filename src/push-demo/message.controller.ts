@@ -3,7 +3,7 @@ import { PushService, type JsonValue } from '@app/push';
 import { MAX_UID_LENGTH } from '../auth/auth.constants';
 import { CurrentUid } from '../auth/current-uid.decorator';
 import { LoggedInGuard } from '../auth/logged-in.guard';
-import { asBody, badRequest, requiredString } from '../http/body-fields';
+import { asBody, badRequest, MAX_CLIENT_ID_FIELD, requiredString } from '../http/body-fields';
 
 const TARGETS = ['uid', 'group', 'client_id', 'all'] as const;
 
@@ -46,7 +46,7 @@ export class MessageController {
         delivered = await this.push.sendToGroup(requiredString(body, 'group', MAX_UID_LENGTH), push);
         break;
       case 'client_id':
-        delivered = await this.push.sendToClient(requiredString(body, 'client_id', 128), push);
+        delivered = await this.push.sendToClient(requiredString(body, 'client_id', MAX_CLIENT_ID_FIELD), push);
         break;
       case 'all':
         if (body.all !== true && body.all !== 'true') throw badRequest('all must be true');
