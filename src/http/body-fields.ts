@@ -16,16 +16,28 @@ export function asBody(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/** A required, non-empty string field of at most `max` characters. */
+/** A required, non-empty, well-formed string field of at most `max` characters. */
 export function requiredString(body: Record<string, unknown>, field: string, max: number): string {
   const value = body[field];
   if (value === undefined || value === null || value === '') throw badRequest(`${field} is required`);
   if (typeof value !== 'string') throw badRequest(`${field} must be a string`);
   if (value.length > max) throw badRequest(`${field} must be at most ${max} characters`);
+  return wellFormed(value, field);
+}
+
+/**
+ * `value` itself when it is well-formed Unicode, else a 400 naming `field`. JSON can carry a lone UTF-16 surrogate
+ * (`"\ud800"`); such a string cannot be written as UTF-8 (a cookie, Redis, a frame) without turning into U+FFFD,
+ * so two different names would alias, or `encodeURIComponent` throws and the request ends in a 500.
+ */
+export function wellFormed(value: string, field: string): string {
+  if (!(value as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+    throw badRequest(`${field} must be well-formed Unicode (it contains a lone UTF-16 surrogate)`);
+  }
   return value;
 }
 
-/** An optional string field: absent is fine, but present must be non-empty and at most `max` characters. */
+/** An optional string field: absent is fine, but present must be non-empty, well-formed and at most `max` characters. */
 export function optionalString(body: Record<string, unknown>, field: string, max: number): string | undefined {
   if (body[field] === undefined) return undefined;
   return requiredString(body, field, max);

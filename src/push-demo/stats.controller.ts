@@ -1,5 +1,6 @@
 import { Controller, Get, Param } from '@nestjs/common';
 import { PushService } from '@app/push';
+import { wellFormed } from '../http/body-fields';
 
 /**
  * Operator endpoints, cluster-wide. They give counts only: client_ids are capabilities and are never listed over
@@ -22,7 +23,9 @@ export class StatsController {
 
   /** `GET /presence/:uid` → `{uid, online, connections}`. */
   @Get('presence/:uid')
-  async presence(@Param('uid') uid: string): Promise<{ uid: string; online: boolean; connections: number }> {
+  async presence(@Param('uid') param: string): Promise<{ uid: string; online: boolean; connections: number }> {
+    // The router's percent-decoding already refuses an encoded lone surrogate; this keeps the 400 if it ever doesn't.
+    const uid = wellFormed(param, 'uid');
     const connections = (await this.push.getClientIdByUid(uid)).length;
     return { uid, online: connections > 0, connections };
   }
