@@ -31,13 +31,36 @@ export function resolvePushOptions(options: PushModuleOptions = {}): ResolvedPus
     maxIdLength: options.maxIdLength ?? PUSH_DEFAULTS.maxIdLength,
     fanoutChunk: options.fanoutChunk ?? PUSH_DEFAULTS.fanoutChunk,
     shutdownTimeout: options.shutdownTimeout ?? PUSH_DEFAULTS.shutdownTimeout,
+    maxGroupsPerConnection: options.maxGroupsPerConnection ?? PUSH_DEFAULTS.maxGroupsPerConnection,
+    maxSessionBytes: options.maxSessionBytes ?? PUSH_DEFAULTS.maxSessionBytes,
+    maxConnections: options.maxConnections ?? PUSH_DEFAULTS.maxConnections,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? PUSH_DEFAULTS.maxConnectionsPerAddress,
+    authenticateTimeout: options.authenticateTimeout ?? PUSH_DEFAULTS.authenticateTimeout,
+    maxFanoutQueue: options.maxFanoutQueue ?? PUSH_DEFAULTS.maxFanoutQueue,
   };
   positive('maxPayload', resolved.maxPayload);
   positive('maxBufferedBytes', resolved.maxBufferedBytes);
   positive('maxIdLength', resolved.maxIdLength);
   positive('fanoutChunk', resolved.fanoutChunk);
   if (!(resolved.shutdownTimeout >= 0)) throw new Error('PushModule: shutdownTimeout must be >= 0');
+  for (const name of LIMITS) limit(name, resolved[name]);
   return resolved;
+}
+
+/** Bounds that may be switched off with `Infinity`. */
+const LIMITS = [
+  'maxGroupsPerConnection',
+  'maxSessionBytes',
+  'maxConnections',
+  'maxConnectionsPerAddress',
+  'authenticateTimeout',
+  'maxFanoutQueue',
+] as const;
+
+function limit(name: string, value: number): void {
+  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
+    throw new Error(`PushModule: ${name} must be a positive number (or Infinity)`);
+  }
 }
 
 function positive(name: string, value: number): void {

@@ -11,4 +11,10 @@ export const PUSH_DEFAULTS = {
   maxIdLength: 256,
   fanoutChunk: 1024,
   shutdownTimeout: 3_000,
+  maxGroupsPerConnection: 100,
+  maxSessionBytes: 16 * 1024,
+  maxConnections: 50_000,
+  maxConnectionsPerAddress: 1_000,
+  authenticateTimeout: 10_000,
+  maxFanoutQueue: 1_000_000,
 } as const;

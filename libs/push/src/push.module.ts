@@ -23,7 +23,16 @@ const coreProviders: Provider[] = [
   {
     provide: PUSH_LOCAL_REGISTRY,
     useFactory: (options: ResolvedPushOptions, metrics: PushMetrics) =>
-      new LocalRegistry({ maxBufferedBytes: options.maxBufferedBytes, fanoutChunk: options.fanoutChunk }, metrics),
+      new LocalRegistry(
+        {
+          maxBufferedBytes: options.maxBufferedBytes,
+          fanoutChunk: options.fanoutChunk,
+          maxFanoutQueue: options.maxFanoutQueue,
+          maxGroupsPerConnection: options.maxGroupsPerConnection,
+          maxSessionBytes: options.maxSessionBytes,
+        },
+        metrics,
+      ),
     inject: [PUSH_RESOLVED_OPTIONS, PushMetrics],
   },
   {

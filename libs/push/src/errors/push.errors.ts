@@ -1,7 +1,16 @@
-import { BadRequestException, HttpException, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import {
+  BadRequestException,
+  HttpException,
+  HttpStatus,
+  NotFoundException,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 
 /** Machine-readable codes carried by every push error (`error.code`, and `code` in the HTTP body). */
-export type PushErrorCode = 'invalid_argument' | 'client_not_found' | 'engine_unavailable';
+export type PushErrorCode = 'invalid_argument' | 'client_not_found' | 'engine_unavailable' | PushLimitCode;
+
+/** Which bound a refused call hit. */
+export type PushLimitCode = 'too_many_groups' | 'session_too_large' | 'fanout_queue_full';
 
 /**
  * Errors are Nest `HttpException`s so that a controller which lets one escape answers with the right status
@@ -45,9 +54,32 @@ export class PushEngineUnavailableError extends ServiceUnavailableException {
   }
 }
 
+const LIMIT_STATUS: Record<PushLimitCode, [number, string]> = {
+  // The connection's state, not the request, is what conflicts: leaving a group makes the same call succeed.
+  too_many_groups: [HttpStatus.CONFLICT, 'Conflict'],
+  session_too_large: [HttpStatus.PAYLOAD_TOO_LARGE, 'Payload Too Large'],
+  // This node is overloaded right now; the same send may succeed a moment later.
+  fanout_queue_full: [HttpStatus.SERVICE_UNAVAILABLE, 'Service Unavailable'],
+};
+
+/**
+ * A call was refused because it would pass one of the module's bounds (`maxGroupsPerConnection` → 409,
+ * `maxSessionBytes` → 413, `maxFanoutQueue` → 503). Nothing changed; `limit` is the bound that applies.
+ */
+export class PushLimitExceededError extends HttpException {
+  constructor(
+    readonly code: PushLimitCode,
+    message: string,
+    readonly limit: number,
+  ) {
+    const [status, error] = LIMIT_STATUS[code];
+    super({ ...body(status, error, message, code), limit }, status);
+  }
+}
+
 /** True for any error raised by the push module. */
 export function isPushError(
   error: unknown,
-): error is PushInvalidArgumentError | PushClientNotFoundError | PushEngineUnavailableError {
+): error is PushInvalidArgumentError | PushClientNotFoundError | PushEngineUnavailableError | PushLimitExceededError {
   return error instanceof HttpException && typeof (error as { code?: unknown }).code === 'string';
 }

@@ -9,6 +9,8 @@ import { PushGatewayHost } from './push-gateway.host';
  */
 export function createPushGateway(path: string, port: number): Type<PushGatewayHost> {
   @WebSocketGateway(port, { path })
-  class PushGateway extends PushGatewayHost {}
+  class PushGateway extends PushGatewayHost {
+    static override readonly endpoint = { path, port };
+  }
   return PushGateway;
 }

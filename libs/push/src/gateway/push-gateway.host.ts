@@ -1,9 +1,5 @@
-import {
-  BeforeApplicationShutdown,
-  Inject,
-  Injectable,
-  Logger,
-} from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import type { OnGatewayConnection, OnGatewayInit } from '@nestjs/websockets';
 import { parse as parseCookies } from 'cookie';
 import type { IncomingMessage } from 'node:http';
@@ -12,6 +8,8 @@ import { InitialBinding, PushEngine } from '../engine/push.engine';
 import { createClientId } from '../identity/client-id';
 import type { PushAuthResult } from '../interfaces/push-module-options.interface';
 import { isPlainObject } from '../util/deep-merge';
+import { isWellFormedString } from '../util/well-formed';
+import { HeartbeatWheel } from './heartbeat-wheel';
 import { LocalConnection } from '../local/local-connection';
 import { LocalRegistry } from '../local/local-registry';
 import { EncodedMessage } from '../message/encoded-message';
@@ -32,6 +30,7 @@ type VerifyCallback = (ok: boolean, code?: number, message?: string, headers?: R
 const CONNECTION = Symbol('push:connection');
 type TaggedSocket = WebSocket & { [CONNECTION]?: LocalConnection };
 interface SocketHandlers {
+  ping(this: TaggedSocket, data: Buffer): void;
   pong(this: TaggedSocket): void;
   message(this: TaggedSocket, data: RawData, isBinary: boolean): void;
   error(this: TaggedSocket, error: Error & { code?: string }): void;
@@ -40,6 +39,12 @@ interface SocketHandlers {
 
 /** How many ticks one heartbeat interval is spread over. */
 const HEARTBEAT_SLICES = 10;
+
+/**
+ * Endpoints (port and path) claimed by a push gateway, per HTTP server: a second `PushModule.forRoot()` on the
+ * same endpoint would answer every socket twice with two different client_ids, and is refused at start-up.
+ */
+const claimedEndpoints = new WeakMap<object, Set<string>>();
 
 /** Codes of the `{"type":"error"}` frames sent back for a frame the gateway refuses. */
 export type PushFrameErrorCode = 'bad_json' | 'bad_frame' | 'unknown_event' | 'binary_unsupported' | 'inbound_disabled';
@@ -51,10 +56,20 @@ export type PushFrameErrorCode = 'bad_json' | 'bad_frame' | 'unknown_event' | 'b
  * drains connections with 1001 on shutdown. It never routes a push: that is the engine's job.
  */
 @Injectable()
-export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewayConnection, BeforeApplicationShutdown {
+export class PushGatewayHost
+  implements OnGatewayInit<WebSocketServer>, OnGatewayConnection, OnModuleInit, BeforeApplicationShutdown
+{
+  /** Where this gateway listens; `createPushGateway` sets it on the decorated subclass. */
+  static readonly endpoint: { path: string; port: number } = { path: '/ws', port: 0 };
+
   private readonly logger = new Logger('PushGateway');
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  private sweepCursor: IterableIterator<LocalConnection> | null = null;
+  private readonly wheel = new HeartbeatWheel<LocalConnection>(HEARTBEAT_SLICES);
+  /** Open sockets per remote address, plus upgrades of that address still in `authenticate`. */
+  private readonly perAddress = new Map<string, number>();
+  /** Open sockets, plus upgrades still in `authenticate`. */
+  private held = 0;
+  private claim: { server: object; key: string } | null = null;
   private shuttingDown = false;
   private readonly upgrades = new WeakMap<IncomingMessage, InitialBinding>();
   private readonly pendingCloses = new Set<Promise<void>>();
@@ -67,9 +82,16 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
     @Inject(PUSH_LOCAL_REGISTRY) private readonly registry: LocalRegistry,
     private readonly events: PushEvents,
     private readonly metrics: PushMetrics,
+    private readonly adapterHost: HttpAdapterHost,
   ) {
     const gateway = this;
     this.socketHandlers = {
+      ping(this: TaggedSocket, data: Buffer) {
+        // ws's automatic pong is off (see afterInit): this one is subject to the send-queue cap. A ping does not
+        // count as liveness: a peer that sends but never reads is not healthy.
+        const conn = this[CONNECTION];
+        if (conn) gateway.registry.control(conn, 'pong', data);
+      },
       pong(this: TaggedSocket) {
         const conn = this[CONNECTION];
         if (conn) conn.lastSeen = Date.now();
@@ -87,9 +109,33 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
       },
       close(this: TaggedSocket, code: number) {
         const conn = this[CONNECTION];
-        if (conn) gateway.trackClose(gateway.onClose(conn, code));
+        if (conn) {
+          gateway.wheel.delete(conn);
+          gateway.release(conn.remoteAddress);
+          gateway.trackClose(gateway.onClose(conn, code));
+        }
       },
     };
+  }
+
+  /** Refuses a second push gateway on the same endpoint of the same HTTP server, before anything is served. */
+  onModuleInit(): void {
+    const { path, port } = (this.constructor as typeof PushGatewayHost).endpoint;
+    const server: object | undefined = this.adapterHost?.httpAdapter?.getHttpServer?.();
+    if (!server) return;
+    const key = `${port}${path}`;
+    let claimed = claimedEndpoints.get(server);
+    if (!claimed) claimedEndpoints.set(server, (claimed = new Set()));
+    if (claimed.has(key)) {
+      throw new Error(
+        `PushModule: a push gateway is already registered on path ${path}` +
+          (port ? ` (port ${port})` : '') +
+          ': PushModule.forRoot() was imported twice. Import it once (in AppModule) and reach PushService from ' +
+          'other modules with isGlobal: true, or through a shared module that re-exports PushModule.',
+      );
+    }
+    claimed.add(key);
+    this.claim = { server, key };
   }
 
   /** Nest hands over the ws server once it exists: limits, upgrade checks and the heartbeat are set up here. */
@@ -98,11 +144,12 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
     // the module options, which may be resolved asynchronously and through dependency injection.
     server.options.maxPayload = this.options.maxPayload;
     server.options.perMessageDeflate = false;
+    // Pongs are sent by the gateway (socketHandlers.ping), under the send-queue cap like every other write.
+    server.options.autoPong = false;
     server.options.verifyClient = (info: UpgradeInfo, done: VerifyCallback) => this.verifyUpgrade(info, done);
     const heartbeat = this.options.heartbeat;
     if (heartbeat) {
-      // The sweep is spread over the interval: each tick visits its share of the connections, so 10k sockets
-      // cost ten short pauses a second instead of one long stall every interval.
+      // One slot of the wheel per tick: each connection is visited once per interval, whatever the churn.
       const tick = Math.max(10, Math.floor(heartbeat.interval / HEARTBEAT_SLICES));
       this.heartbeatTimer = setInterval(() => this.sweep(heartbeat, tick), tick);
       this.heartbeatTimer.unref();
@@ -114,7 +161,10 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
     const conn = new LocalConnection(createClientId(this.engine.nodeId), socket, request.socket.remoteAddress);
     this.metrics.connectionsOpened++;
     (socket as TaggedSocket)[CONNECTION] = conn;
+    this.reserve(conn.remoteAddress);
+    if (this.heartbeatTimer) this.wheel.add(conn);
     // Shared handlers that find their connection on the socket: no closures per connection (memory per socket).
+    socket.on('ping', this.socketHandlers.ping);
     socket.on('pong', this.socketHandlers.pong);
     socket.on('message', this.socketHandlers.message);
     socket.on('error', this.socketHandlers.error);
@@ -148,6 +198,8 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
   async beforeApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.wheel.clear();
+    if (this.claim) claimedEndpoints.get(this.claim.server)?.delete(this.claim.key);
     const open = [...this.registry.connections()];
     for (const conn of open) this.registry.close(conn, 1001, 'shutdown');
     // Each socket's close, then the close handling it started (unregister, close event).
@@ -171,37 +223,96 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
         return refuse(done, 403, 'origin_not_allowed', `origin ${origin ?? '(none)'} is not allowed`);
       }
     }
+    if (this.held >= this.options.maxConnections) {
+      this.metrics.rejectedUpgrades.capacity++;
+      return refuse(done, 503, 'server_full', `this server holds its maximum of ${this.options.maxConnections} connections`);
+    }
+    const address = info.req.socket.remoteAddress;
+    if ((this.perAddress.get(address ?? '') ?? 0) >= this.options.maxConnectionsPerAddress) {
+      this.metrics.rejectedUpgrades.perAddress++;
+      const max = this.options.maxConnectionsPerAddress;
+      return refuse(done, 429, 'too_many_connections', `at most ${max} connections per address`);
+    }
     const authenticate = this.options.authenticate;
     if (!authenticate) return done(true);
+    // The slot is held while the hook runs, so a burst of slow upgrades cannot overshoot the limits.
+    this.reserve(address);
+    let settled = false;
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      this.release(address);
+      outcome();
+    };
+    const timeout = this.options.authenticateTimeout;
+    const timer = Number.isFinite(timeout)
+      ? setTimeout(
+          () =>
+            settle(() => {
+              this.metrics.rejectedUpgrades.authTimeout++;
+              this.logger.warn(`authenticate hook did not settle within ${timeout} ms: upgrade refused`);
+              refuse(done, 503, 'auth_timeout', 'authentication timed out');
+            }),
+          timeout,
+        )
+      : null;
     Promise.resolve()
       .then(() => authenticate(info.req))
       .then(
-        (result) => {
-          const binding = this.toBinding(result);
-          if (binding === null) {
-            this.metrics.rejectedUpgrades.auth++;
-            return refuse(done, 401, 'unauthorized', 'authentication required');
-          }
-          this.upgrades.set(info.req, binding);
-          done(true);
-        },
-        (error: unknown) => {
-          this.metrics.rejectedUpgrades.error++;
-          this.logger.error(`authenticate hook failed: ${(error as Error)?.stack ?? String(error)}`);
-          refuse(done, 500, 'auth_error', 'authentication failed');
-        },
+        (result) =>
+          settle(() => {
+            let binding: InitialBinding | null;
+            try {
+              binding = this.toBinding(result);
+            } catch (error) {
+              return this.hookFailed(done, error);
+            }
+            if (binding === null) {
+              this.metrics.rejectedUpgrades.auth++;
+              return refuse(done, 401, 'unauthorized', 'authentication required');
+            }
+            this.upgrades.set(info.req, binding);
+            done(true);
+          }),
+        (error: unknown) => settle(() => this.hookFailed(done, error)),
       );
+  }
+
+  private hookFailed(done: VerifyCallback, error: unknown): void {
+    this.metrics.rejectedUpgrades.error++;
+    this.logger.error(`authenticate hook failed: ${(error as Error)?.stack ?? String(error)}`);
+    refuse(done, 500, 'auth_error', 'authentication failed');
+  }
+
+  /** Counts a connection (or an upgrade in `authenticate`) against `maxConnections` and its address's limit. */
+  private reserve(address: string | undefined): void {
+    this.held++;
+    const key = address ?? '';
+    this.perAddress.set(key, (this.perAddress.get(key) ?? 0) + 1);
+  }
+
+  private release(address: string | undefined): void {
+    this.held--;
+    const key = address ?? '';
+    const left = (this.perAddress.get(key) ?? 1) - 1;
+    if (left > 0) this.perAddress.set(key, left);
+    else this.perAddress.delete(key);
   }
 
   private toBinding(result: PushAuthResult): InitialBinding | null {
     if (!result) return null;
     if (result === true) return {};
     const uid = result.uid;
-    if (uid !== undefined && (typeof uid !== 'string' || uid.length === 0 || uid.length > this.options.maxIdLength)) {
+    if (
+      uid !== undefined &&
+      (typeof uid !== 'string' || uid.length === 0 || uid.length > this.options.maxIdLength || !isWellFormedString(uid))
+    ) {
       throw new Error(`authenticate returned an invalid uid`);
     }
-    if (result.session !== undefined && !isPlainObject(result.session)) {
-      throw new Error(`authenticate returned a session that is not a plain object`);
+    if (result.session !== undefined) {
+      if (!isPlainObject(result.session)) throw new Error(`authenticate returned a session that is not a plain object`);
+      this.registry.checkSession(JSON.stringify(result.session));
     }
     return { uid: uid ?? null, session: result.session };
   }
@@ -272,30 +383,20 @@ export class PushGatewayHost implements OnGatewayInit<WebSocketServer>, OnGatewa
     void promise.finally(() => this.pendingCloses.delete(promise));
   }
 
-  /** Visits the next share of connections: drops the silent ones, pings the others. */
+  /** Visits the next slot of the wheel: drops the silent connections, pings the others. */
   private sweep(heartbeat: { interval: number; timeout: number }, tick: number): void {
-    const size = this.registry.size;
-    if (size === 0) return;
     const now = Date.now();
     const deadline = now - heartbeat.timeout;
-    let quota = Math.ceil((size * tick) / heartbeat.interval);
-    while (quota-- > 0) {
-      let next = this.sweepCursor?.next();
-      if (!next || next.done) {
-        this.sweepCursor = this.registry.connections(); // a new pass (a Map iterator sees later additions)
-        next = this.sweepCursor.next();
-        if (next.done) return;
-      }
-      const conn = next.value;
-      if (conn.socket.readyState !== WebSocket.OPEN) continue;
+    this.wheel.tick((conn) => {
+      if (conn.socket.readyState !== WebSocket.OPEN) return;
       if (conn.lastSeen < deadline) {
         this.metrics.heartbeatTimeouts++;
         this.registry.destroy(conn, 'heartbeat', 1006);
       } else if (now - conn.lastPing >= heartbeat.interval - tick) {
         conn.lastPing = now;
-        conn.socket.ping();
+        this.registry.control(conn, 'ping');
       }
-    }
+    });
   }
 }
 

@@ -9,7 +9,8 @@ export type PushAuthResult = false | null | undefined | true | { uid?: string; s
 /**
  * Runs on every upgrade request before the 101 is sent. Answer `false`/`null` to refuse with 401,
  * `true` to accept, or `{ uid, session }` to accept and bind that uid (and session) before the init frame.
- * A hook that throws refuses with 500 and is logged.
+ * A hook that throws refuses with 500 and is logged; one that has not settled within `authenticateTimeout`
+ * refuses with 503.
  */
 export type PushAuthenticateHook = (request: IncomingMessage) => PushAuthResult | Promise<PushAuthResult>;
 
@@ -62,6 +63,28 @@ export interface PushModuleOptions {
   maxIdLength?: number;
   /** How long a graceful shutdown waits for clients to acknowledge the 1001 close, in ms. Default 3 000. */
   shutdownTimeout?: number;
+  /** Groups one connection may be in; `joinGroup` past it rejects with 409 `too_many_groups`. Default 100. */
+  maxGroupsPerConnection?: number;
+  /**
+   * Largest session, in UTF-8 bytes of its JSON; `setSession` / `updateSession` (the merged result) past it reject
+   * with 413 `session_too_large`. Default 16 KiB.
+   */
+  maxSessionBytes?: number;
+  /** Connections this process holds at most; further upgrades are refused with 503 `server_full`. Default 50 000. */
+  maxConnections?: number;
+  /**
+   * Connections one remote address may hold on this process; further upgrades from it are refused with 429
+   * `too_many_connections`. Behind a reverse proxy every client has the proxy's address: raise it (or set
+   * `Infinity`) there and limit per client at the proxy. Default 1 000.
+   */
+  maxConnectionsPerAddress?: number;
+  /** How long the `authenticate` hook may take, in ms, before the upgrade is refused with 503. Default 10 000. */
+  authenticateTimeout?: number;
+  /**
+   * Frame writes that may wait in this process's fan-out queue (recipients × messages not yet written). A send
+   * that would pass it rejects with 503 `fanout_queue_full` instead of growing memory. Default 1 000 000.
+   */
+  maxFanoutQueue?: number;
 }
 
 /** Options fixed when the module is declared (also for `forRootAsync`): they shape the gateway class itself. */

@@ -1,4 +1,5 @@
 import { WebSocket } from 'ws';
+import { PushLimitExceededError } from '../errors/push.errors';
 import type { ClientInfo } from '../interfaces/client-info.interface';
 import type { EncodedMessage } from '../message/encoded-message';
 import type { PushMetrics } from '../push-metrics.service';
@@ -10,6 +11,12 @@ export interface LocalRegistryLimits {
   maxBufferedBytes: number;
   /** Frames written per event-loop turn before a fan-out yields (default 1024). */
   fanoutChunk?: number;
+  /** Frame writes that may wait in the fan-out queue (recipients × messages); default no limit. */
+  maxFanoutQueue?: number;
+  /** Groups one connection may be in; default no limit. */
+  maxGroupsPerConnection?: number;
+  /** Largest session, in UTF-8 bytes of its JSON; default no limit. */
+  maxSessionBytes?: number;
 }
 
 /** The parts of a ws socket the fast path uses (ws internals, stable across ws 8). */
@@ -62,6 +69,10 @@ function sizeOf(targets: Audience): number | undefined {
   return undefined;
 }
 
+/** Largest header of a server-sent control frame (ping/pong payloads are at most 125 bytes). */
+const CONTROL_FRAME_HEADER = 2;
+const NOOP = (): void => undefined;
+
 /** How long a closing socket may take to finish its close handshake before it is cut. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -80,12 +91,16 @@ export class LocalRegistry {
   private corked: LocalConnection[] = [];
   private flushScheduled = false;
   private readonly chunk: number;
+  /** Frame writes waiting in `queue` (what `maxFanoutQueue` bounds). */
+  private queued = 0;
+  private readonly maxQueued: number;
 
   constructor(
     private readonly limits: LocalRegistryLimits,
     private readonly metrics: PushMetrics,
   ) {
     this.chunk = limits.fanoutChunk ?? DEFAULT_FANOUT_CHUNK;
+    this.maxQueued = limits.maxFanoutQueue ?? Infinity;
   }
 
   /** Every connection held, keyed by client_id (a live view, for fan-outs to everyone). */
@@ -103,6 +118,11 @@ export class LocalRegistry {
     return this.byUid.size;
   }
 
+  /** Number of groups with members on this node. */
+  get groupCount(): number {
+    return this.byGroup.size;
+  }
+
   /** Adds a freshly accepted connection. */
   add(conn: LocalConnection): void {
     this.version++;
@@ -112,13 +132,21 @@ export class LocalRegistry {
   /** Removes a connection and every binding it had, and returns what it had. Idempotent. */
   remove(conn: LocalConnection): ClientInfo {
     const info = this.describe(conn);
-    if (this.byId.get(conn.id) === conn) {
-      this.version++;
-      this.byId.delete(conn.id);
+    if (this.holds(conn)) {
       this.setUid(conn, null);
       for (const group of [...conn.groups]) this.leave(conn, group);
+      this.version++;
+      this.byId.delete(conn.id);
     }
     return info;
+  }
+
+  /**
+   * Whether this exact connection is still registered. A bind or join that awaited its backend may find the
+   * connection closed in the meantime: it must then leave no binding behind (see `setUid` and `join`).
+   */
+  holds(conn: LocalConnection): boolean {
+    return this.byId.get(conn.id) === conn;
   }
 
   /** The connection with this client_id, if this node holds it. */
@@ -131,10 +159,13 @@ export class LocalRegistry {
     return this.byId.values();
   }
 
-  /** Binds `uid` (or unbinds with null), replacing any previous uid. Returns the previous one. */
+  /**
+   * Binds `uid` (or unbinds with null), replacing any previous uid. Returns the previous one. Binding a connection
+   * that is no longer registered does nothing: a closed connection must not come back into the index.
+   */
   setUid(conn: LocalConnection, uid: string | null): string | null {
     const previous = conn.uid;
-    if (previous === uid) return previous;
+    if (previous === uid || (uid !== null && !this.holds(conn))) return previous;
     this.version++;
     if (previous !== null) removeFromIndex(this.byUid, previous, conn);
     conn.uid = uid;
@@ -142,13 +173,40 @@ export class LocalRegistry {
     return previous;
   }
 
-  /** Adds the connection to a group. Returns false if it was already a member. */
+  /**
+   * Adds the connection to a group. Returns false if it was already a member, or is no longer registered.
+   * Call `checkJoin` first: this does not enforce `maxGroupsPerConnection`, so that a write-back never fails.
+   */
   join(conn: LocalConnection, group: string): boolean {
-    if (conn.groups.has(group)) return false;
+    if (conn.groups.has(group) || !this.holds(conn)) return false;
     this.version++;
     conn.groups.add(group);
     addToIndex(this.byGroup, group, conn);
     return true;
+  }
+
+  /**
+   * Throws `PushLimitExceededError` (409) when joining `group` would pass `maxGroupsPerConnection`, and counts it.
+   * Every engine calls it on the holder before it writes anything.
+   */
+  checkJoin(conn: LocalConnection, group: string): void {
+    const max = this.limits.maxGroupsPerConnection ?? Infinity;
+    if (conn.groups.size < max || conn.groups.has(group)) return;
+    this.metrics.limitRefusals.groups++;
+    throw new PushLimitExceededError('too_many_groups', `a connection may be in at most ${max} groups`, max);
+  }
+
+  /**
+   * Throws `PushLimitExceededError` (413) when a session, given as its JSON, passes `maxSessionBytes`, and counts
+   * it. Returns the JSON's size.
+   */
+  checkSession(json: string): number {
+    const max = this.limits.maxSessionBytes ?? Infinity;
+    // A JSON string's UTF-8 size is at most 3 bytes per UTF-16 unit: skip the exact count when that fits.
+    const bytes = json.length * 3 <= max ? json.length : Buffer.byteLength(json);
+    if (bytes <= max) return bytes;
+    this.metrics.limitRefusals.session++;
+    throw new PushLimitExceededError('session_too_large', `a session may be at most ${max} bytes of JSON`, max);
   }
 
   /** Removes the connection from a group. Returns false if it was not a member. */
@@ -229,23 +287,39 @@ export class LocalRegistry {
     return this.queue.length === 0;
   }
 
+  /** Frame writes waiting in the fan-out queue (bounded by `maxFanoutQueue`). */
+  get queuedFrames(): number {
+    return this.queued;
+  }
+
   private enqueue(
     targets: Audience,
     message: EncodedMessage,
     exclude: ReadonlySet<string> | null,
   ): Promise<number> {
+    const last = this.queue[this.queue.length - 1];
+    const merges =
+      last !== undefined &&
+      last.index === 0 &&
+      last.source === targets &&
+      last.version === this.version &&
+      last.exclude === null &&
+      exclude === null;
+    const list = merges ? last.targets : targets instanceof Map ? [...targets.values()] : [...(targets as Iterable<LocalConnection>)];
+    // Refused up front, before anything is written: a burst that outruns the sockets must not grow memory.
+    if (this.queued + list.length > this.maxQueued) {
+      this.metrics.limitRefusals.fanoutQueue++;
+      throw new PushLimitExceededError(
+        'fanout_queue_full',
+        `this node's fan-out queue is full (${this.maxQueued} frames waiting): try again later`,
+        this.maxQueued,
+      );
+    }
+    this.queued += list.length;
     return new Promise<number>((resolve) => {
-      const last = this.queue[this.queue.length - 1];
       // Back-to-back pushes to the same unchanged audience share one job, so each socket receives them in one
       // write (the burst case: 20 sends to one group leave as one syscall per member, not twenty).
-      if (
-        last &&
-        last.index === 0 &&
-        last.source === targets &&
-        last.version === this.version &&
-        last.exclude === null &&
-        exclude === null
-      ) {
+      if (merges) {
         last.messages.push(message);
         last.waiters.push(resolve);
         return;
@@ -254,7 +328,7 @@ export class LocalRegistry {
       this.queue.push({
         source: targets,
         version: this.version,
-        targets: targets instanceof Map ? [...targets.values()] : [...(targets as Iterable<LocalConnection>)],
+        targets: list,
         index: 0,
         messages: [message],
         exclude,
@@ -289,6 +363,7 @@ export class LocalRegistry {
         }
       }
       budget -= (end - job.index) * perTarget;
+      this.queued -= (end - job.index) * perTarget;
       job.index = end;
       if (job.index >= job.targets.length) {
         this.queue.shift();
@@ -299,14 +374,32 @@ export class LocalRegistry {
     if (this.queue.length > 0) setImmediate(this.pump);
   };
 
+  /**
+   * Sends a protocol ping (the heartbeat) or answers the peer's ping with a pong. Control frames queue like any
+   * other write, so the send-queue cap applies to them too: a peer that floods pings and never reads is closed
+   * as a slow consumer (1013) instead of growing memory with pongs.
+   */
+  control(conn: LocalConnection, kind: 'ping' | 'pong', data?: Buffer): boolean {
+    const socket = conn.socket;
+    if (socket.readyState !== WebSocket.OPEN) return false;
+    if (!this.fits(conn, (data?.length ?? 0) + CONTROL_FRAME_HEADER)) return false;
+    if (kind === 'ping') socket.ping(data, undefined, NOOP);
+    else socket.pong(data, undefined, NOOP);
+    return true;
+  }
+
+  /** Whether `bytes` more fit in the socket's send queue; if not, closes it as a slow consumer. */
+  private fits(conn: LocalConnection, bytes: number): boolean {
+    if (conn.socket.bufferedAmount + bytes <= this.limits.maxBufferedBytes) return true;
+    this.metrics.slowConsumerDrops++;
+    this.close(conn, 1013, 'slow-consumer');
+    return false;
+  }
+
   private writeNow(conn: LocalConnection, message: EncodedMessage): boolean {
     const socket = conn.socket;
     if (socket.readyState !== WebSocket.OPEN) return false;
-    if (socket.bufferedAmount + message.byteLength > this.limits.maxBufferedBytes) {
-      this.metrics.slowConsumerDrops++;
-      this.close(conn, 1013, 'slow-consumer');
-      return false;
-    }
+    if (!this.fits(conn, message.byteLength)) return false;
     const internals = socket as unknown as WsInternals;
     const raw = internals._socket;
     // Hold the socket's writes until the end of this turn, so that several frames leave in one syscall.
