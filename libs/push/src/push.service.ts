@@ -8,6 +8,7 @@ import { PUSH_RESOLVED_OPTIONS } from './push.constants';
 import { PushMetrics, PushMetricsSnapshot } from './push-metrics.service';
 import type { ResolvedPushOptions } from './push-options';
 import { isPlainObject } from './util/deep-merge';
+import { isWellFormedString } from './util/well-formed';
 
 /** Options of `sendToGroup`. */
 export interface SendToGroupOptions {
@@ -25,7 +26,8 @@ export interface SendToAllOptions {
 
 /**
  * The push channel's public API: GatewayWorker's `Gateway::*` calls, typed and promise-returning. Every call
- * validates its arguments (a `PushInvalidArgumentError`, HTTP 400, names the bad one), encodes a message once,
+ * validates its arguments (a `PushInvalidArgumentError`, HTTP 400, names the bad one) and reports every failure
+ * as a rejected promise, never a synchronous throw, so `push.sendToUid(uid, m).catch(log)` is safe; it encodes a message once,
  * and hands the rest to the engine, so it means the same on one process or a cluster, on a node with sockets
  * or a push-only one.
  */
@@ -45,20 +47,20 @@ export class PushService {
   // ---- send ------------------------------------------------------------------------------------------------
 
   /** Sends to one connection. Resolves to 1 when delivered, 0 when it is not connected. */
-  sendToClient(clientId: string, message: PushMessage): Promise<number> {
+  async sendToClient(clientId: string, message: PushMessage): Promise<number> {
     this.clientId(clientId);
     return this.engine.sendToClient(clientId, EncodedMessage.encode(message));
   }
 
   /** Sends to every connection (tab, device) of one uid or of several. Resolves to how many received it. */
-  sendToUid(uid: string | string[], message: PushMessage): Promise<number> {
+  async sendToUid(uid: string | string[], message: PushMessage): Promise<number> {
     const uids = this.ids('uid', uid);
     const encoded = EncodedMessage.encode(message);
     return uids.length === 0 ? Promise.resolve(0) : this.engine.sendToUids(uids, encoded);
   }
 
   /** Sends to every member of one group or of several (once each), minus `exclude`. */
-  sendToGroup(group: string | string[], message: PushMessage, options: SendToGroupOptions = {}): Promise<number> {
+  async sendToGroup(group: string | string[], message: PushMessage, options: SendToGroupOptions = {}): Promise<number> {
     const groups = this.ids('group', group);
     const exclude = this.excludeSet(options.exclude);
     const encoded = EncodedMessage.encode(message);
@@ -69,7 +71,7 @@ export class PushService {
    * Sends to every connection, or only to `clientIds` when that is given (an empty list sends to nobody),
    * minus `exclude`.
    */
-  sendToAll(message: PushMessage, options: SendToAllOptions = {}): Promise<number> {
+  async sendToAll(message: PushMessage, options: SendToAllOptions = {}): Promise<number> {
     const exclude = this.excludeSet(options.exclude);
     const encoded = EncodedMessage.encode(message);
     if (options.clientIds !== undefined) {
@@ -82,34 +84,34 @@ export class PushService {
   // ---- bind ------------------------------------------------------------------------------------------------
 
   /** Binds `uid` to a connection (replacing its previous uid). Rejects with 404 if the client is not connected. */
-  bindUid(clientId: string, uid: string): Promise<void> {
+  async bindUid(clientId: string, uid: string): Promise<void> {
     this.clientId(clientId);
     this.id('uid', uid);
     return this.engine.bindUid(clientId, uid);
   }
 
   /** Removes a connection's uid. Rejects with 404 if the client is not connected. */
-  unbindUid(clientId: string): Promise<void> {
+  async unbindUid(clientId: string): Promise<void> {
     this.clientId(clientId);
     return this.engine.unbindUid(clientId);
   }
 
   /** Adds a connection to a group. Rejects with 404 if the client is not connected. */
-  joinGroup(clientId: string, group: string): Promise<void> {
+  async joinGroup(clientId: string, group: string): Promise<void> {
     this.clientId(clientId);
     this.id('group', group);
     return this.engine.joinGroup(clientId, group);
   }
 
   /** Removes a connection from a group. Rejects with 404 if the client is not connected. */
-  leaveGroup(clientId: string, group: string): Promise<void> {
+  async leaveGroup(clientId: string, group: string): Promise<void> {
     this.clientId(clientId);
     this.id('group', group);
     return this.engine.leaveGroup(clientId, group);
   }
 
   /** Dissolves a group (its members stay connected). Resolves to how many members it had. */
-  ungroup(group: string): Promise<number> {
+  async ungroup(group: string): Promise<number> {
     this.id('group', group);
     return this.engine.ungroup(group);
   }
@@ -120,20 +122,20 @@ export class PushService {
    * Closes a connection with 1000 after flushing what is queued for it, `finalMessage` last.
    * Resolves to false when it was not connected.
    */
-  closeClient(clientId: string, finalMessage?: PushMessage): Promise<boolean> {
+  async closeClient(clientId: string, finalMessage?: PushMessage): Promise<boolean> {
     this.clientId(clientId);
     const encoded = finalMessage === undefined ? null : EncodedMessage.encode(finalMessage);
     return this.engine.closeClient(clientId, encoded, false);
   }
 
   /** Cuts a connection at once, without a close handshake. Resolves to false when it was not connected. */
-  destroyClient(clientId: string): Promise<boolean> {
+  async destroyClient(clientId: string): Promise<boolean> {
     this.clientId(clientId);
     return this.engine.closeClient(clientId, null, true);
   }
 
   /** Closes every connection of a uid (log it out everywhere). Resolves to how many were closed. */
-  closeUid(uid: string): Promise<number> {
+  async closeUid(uid: string): Promise<number> {
     this.id('uid', uid);
     return this.engine.closeUid(uid);
   }
@@ -141,7 +143,7 @@ export class PushService {
   // ---- session ---------------------------------------------------------------------------------------------
 
   /** Replaces a connection's session with a JSON object. Rejects with 404 if the client is not connected. */
-  setSession(clientId: string, session: PushSession): Promise<void> {
+  async setSession(clientId: string, session: PushSession): Promise<void> {
     this.clientId(clientId);
     return this.engine.setSession(clientId, this.session(session));
   }
@@ -150,7 +152,7 @@ export class PushService {
    * Deep-merges `patch` into a connection's session (nested objects merge, arrays replace, `null` deletes a key).
    * Resolves to the merged session. Rejects with 404 if the client is not connected.
    */
-  updateSession(clientId: string, patch: PushSession): Promise<PushSession> {
+  async updateSession(clientId: string, patch: PushSession): Promise<PushSession> {
     this.clientId(clientId);
     return this.engine.updateSession(clientId, this.session(patch));
   }
@@ -218,12 +220,17 @@ export class PushService {
   // ---- counts and lists ------------------------------------------------------------------------------------
 
   /** How many connections there are. */
-  getAllClientIdCount(): Promise<number> {
+  async getAllClientIdCount(): Promise<number> {
     return this.engine.countClients();
   }
 
+  /** How many groups have at least one member (counted by the engine, without building the list). */
+  async getAllGroupIdCount(): Promise<number> {
+    return this.engine.countGroups();
+  }
+
   /** Every connected client_id. */
-  getAllClientIdList(): Promise<string[]> {
+  async getAllClientIdList(): Promise<string[]> {
     return this.engine.getAllClientIds();
   }
 
@@ -275,17 +282,17 @@ export class PushService {
   }
 
   /** Every uid with at least one connection. */
-  getAllUidList(): Promise<string[]> {
+  async getAllUidList(): Promise<string[]> {
     return this.engine.getAllUids();
   }
 
   /** How many uids have at least one connection. */
-  getAllUidCount(): Promise<number> {
+  async getAllUidCount(): Promise<number> {
     return this.engine.countUids();
   }
 
   /** Every group with at least one member. */
-  getAllGroupIdList(): Promise<string[]> {
+  async getAllGroupIdList(): Promise<string[]> {
     return this.engine.getAllGroups();
   }
 
@@ -366,6 +373,9 @@ export class PushService {
     }
     if (value.length > this.options.maxIdLength) {
       throw new PushInvalidArgumentError(`${kind} must be at most ${this.options.maxIdLength} characters`);
+    }
+    if (!isWellFormedString(value)) {
+      throw new PushInvalidArgumentError(`${kind} must be a well-formed string (it has a lone UTF-16 surrogate)`);
     }
   }
 

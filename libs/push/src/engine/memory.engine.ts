@@ -82,7 +82,9 @@ export class MemoryEngine extends PushEngine {
   }
 
   async joinGroup(clientId: string, group: string): Promise<void> {
-    this.registry.join(this.require(clientId), group);
+    const conn = this.require(clientId);
+    this.registry.checkJoin(conn, group);
+    this.registry.join(conn, group);
   }
 
   async leaveGroup(clientId: string, group: string): Promise<void> {
@@ -108,13 +110,17 @@ export class MemoryEngine extends PushEngine {
   }
 
   async setSession(clientId: string, session: PushSession): Promise<void> {
-    this.require(clientId).session = structuredClone(session);
+    const conn = this.require(clientId);
+    this.registry.checkSession(JSON.stringify(session));
+    conn.session = structuredClone(session);
   }
 
   async updateSession(clientId: string, patch: PushSession): Promise<PushSession> {
     const conn = this.require(clientId);
-    conn.session = deepMerge(conn.session, structuredClone(patch));
-    return structuredClone(conn.session);
+    const merged = deepMerge(conn.session, structuredClone(patch));
+    this.registry.checkSession(JSON.stringify(merged));
+    conn.session = merged;
+    return structuredClone(merged);
   }
 
   async getClients(clientIds: string[]): Promise<(ClientInfo | null)[]> {
@@ -158,6 +164,10 @@ export class MemoryEngine extends PushEngine {
 
   async getAllGroups(): Promise<string[]> {
     return [...this.registry.groups()];
+  }
+
+  async countGroups(): Promise<number> {
+    return this.registry.groupCount;
   }
 
   private require(clientId: string): LocalConnection {

@@ -23,8 +23,10 @@ export interface InitialBinding {
  * Routes every call of `PushService` to the nodes that hold its targets and answers queries. The service and the
  * gateway talk to this class only, never to a concrete engine, so one process (memory) and a cluster (Redis)
  * behave the same. Arguments arrive validated and messages arrive encoded; an engine throws
- * `PushClientNotFoundError` for a write aimed at a client_id that is not connected, and
- * `PushEngineUnavailableError` when its backend cannot be reached.
+ * `PushClientNotFoundError` for a write aimed at a client_id that is not connected,
+ * `PushEngineUnavailableError` when its backend cannot be reached, and `PushLimitExceededError` when the holder
+ * refuses a join or a session by the registry's `checkJoin` / `checkSession`. Writes to one connection take
+ * effect in the order they were called.
  *
  * It is an abstract class so that it serves both as the TypeScript type and as the Nest injection token.
  */
@@ -94,4 +96,6 @@ export abstract class PushEngine {
   abstract countUids(): Promise<number>;
   /** Every group with at least one member. */
   abstract getAllGroups(): Promise<string[]>;
+  /** How many groups have at least one member (without building the list). */
+  abstract countGroups(): Promise<number>;
 }

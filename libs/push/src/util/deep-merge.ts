@@ -10,20 +10,25 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 /**
  * Merges `patch` into a copy of `base`: nested plain objects merge key by key, anything else (arrays included)
  * replaces, and a key whose value is `null` is deleted — the usual JSON merge-patch rule (RFC 7386), so a caller
- * can remove a key without replacing the whole session.
+ * can remove a key without replacing the whole session. Every key is data, `constructor` and `prototype`
+ * included (as `setSession` stores them); `__proto__` is written as an own property, never as the prototype.
  */
 export function deepMerge(base: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const key of Object.keys(patch)) {
-    if (key === '__proto__' || key === 'constructor' || key === 'prototype') continue;
     const value = patch[key];
     if (value === null) {
       delete out[key];
-    } else if (isPlainObject(value) && isPlainObject(out[key])) {
-      out[key] = deepMerge(out[key] as Record<string, unknown>, value);
-    } else {
-      out[key] = value;
+      continue;
     }
+    const current = Object.prototype.hasOwnProperty.call(out, key) ? ownValue(out, key) : undefined;
+    const merged = isPlainObject(value) && isPlainObject(current) ? deepMerge(current, value) : value;
+    // Plain assignment to "__proto__" would change the object's prototype instead of storing the key.
+    Object.defineProperty(out, key, { value: merged, enumerable: true, writable: true, configurable: true });
   }
   return out;
+}
+
+function ownValue(object: Record<string, unknown>, key: string): unknown {
+  return Object.getOwnPropertyDescriptor(object, key)?.value;
 }

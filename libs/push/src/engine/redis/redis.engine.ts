@@ -377,6 +377,10 @@ export class RedisEngine extends PushEngine {
     return this.run(() => this.cmd.smembers(this.key('groups')));
   }
 
+  countGroups(): Promise<number> {
+    return this.run(() => this.cmd.scard(this.key('groups')));
+  }
+
   // ---- what the holder of a connection does (directly, or for another node's request) --------------------------
 
   private async localSetUid(clientId: string, uid: string | null): Promise<boolean> {
