@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { PushModuleExtras, PushModuleOptions } from '@app/push';
+import { type CookieSecureMode, DEFAULT_LOGIN_TTL_SECONDS } from './auth/login-cookie';
 
 /** Everything the example app reads from its environment (see the README's "Environment" table). */
 export interface AppConfig {
@@ -11,6 +12,13 @@ export interface AppConfig {
   cookieSecret: string;
   /** True when no `COOKIE_SECRET` was given and a random one was drawn for this process. */
   cookieSecretGenerated: boolean;
+  /** Lifetime of a login cookie in seconds (signed into it, and its Max-Age). `LOGIN_TTL_SECONDS`, default 24 h. */
+  loginTtlSeconds: number;
+  /**
+   * `Secure` attribute of the login cookie. `COOKIE_SECURE`: unset/`auto` = when the request came over https,
+   * `on` = always (behind a TLS-terminating proxy), `off` = never.
+   */
+  cookieSecure: CookieSecureMode;
   /** Largest HTTP body accepted by the JSON and form parsers; larger answers 413. */
   bodyLimit: string;
   /** Options handed to `PushModule.forRoot()`. */
@@ -61,6 +69,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     host: env.HOST || undefined,
     cookieSecret: secret || randomBytes(32).toString('hex'),
     cookieSecretGenerated: !secret,
+    loginTtlSeconds: parsePositiveInteger('LOGIN_TTL_SECONDS', env.LOGIN_TTL_SECONDS, DEFAULT_LOGIN_TTL_SECONDS),
+    cookieSecure: parseSecureMode('COOKIE_SECURE', env.COOKIE_SECURE),
     bodyLimit: BODY_LIMIT,
     push,
   };
@@ -71,6 +81,22 @@ function parseNumber(name: string, raw: string | undefined, fallback: number): n
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
   return value;
+}
+
+function parsePositiveInteger(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a positive whole number, got "${raw}"`);
+  return value;
+}
+
+function parseSecureMode(name: string, raw: string | undefined): CookieSecureMode {
+  if (raw === undefined || raw === '' || /^auto$/i.test(raw)) return 'auto';
+  try {
+    return parseBool(name, raw, false);
+  } catch {
+    throw new Error(`${name} must be auto, on or off, got "${raw}"`);
+  }
 }
 
 function parseBool(name: string, raw: string | undefined, fallback: boolean): boolean {

@@ -17,7 +17,15 @@ export class AppModule {
       module: AppModule,
       imports: [PushModule.forRoot(config.push)],
       controllers: [DemoPageController, LoginController, BindController, MessageController, StatsController],
-      providers: [{ provide: LoginCookie, useValue: new LoginCookie(config.cookieSecret) }],
+      providers: [
+        {
+          provide: LoginCookie,
+          useValue: new LoginCookie(config.cookieSecret, {
+            ttlSeconds: config.loginTtlSeconds,
+            secure: config.cookieSecure,
+          }),
+        },
+      ],
     };
   }
 }

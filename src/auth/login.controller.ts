@@ -12,20 +12,27 @@ import { LoginCookie } from './login-cookie';
 export class LoginController {
   constructor(private readonly cookie: LoginCookie) {}
 
-  /** `POST /login {uid}` sets the signed, HttpOnly login cookie. */
+  /**
+   * `POST /login {uid}` sets the signed, HttpOnly login cookie: it expires after `LOGIN_TTL_SECONDS` (signed into
+   * the value and sent as Max-Age) and is Secure over https (or always with `COOKIE_SECURE=on`).
+   */
   @Post('login')
   @HttpCode(200)
-  login(@Body() raw: unknown, @Res({ passthrough: true }) res: Response): { uid: string } {
+  login(@Body() raw: unknown, @Req() req: Request, @Res({ passthrough: true }) res: Response): { uid: string } {
     const uid = requiredString(asBody(raw), 'uid', MAX_UID_LENGTH);
-    res.cookie(LOGIN_COOKIE, this.cookie.sign(uid), { httpOnly: true, sameSite: 'lax', path: '/' });
+    res.cookie(LOGIN_COOKIE, this.cookie.sign(uid), this.cookie.attributes(req.secure));
     return { uid };
   }
 
-  /** `POST /logout` clears the login cookie. */
+  /**
+   * `POST /logout` clears the login cookie in this browser. A copy of it taken earlier stays valid until its signed
+   * expiry (see `LoginCookie`).
+   */
   @Post('logout')
   @HttpCode(200)
-  logout(@Res({ passthrough: true }) res: Response): { uid: null } {
-    res.clearCookie(LOGIN_COOKIE, { path: '/' });
+  logout(@Req() req: Request, @Res({ passthrough: true }) res: Response): { uid: null } {
+    const { maxAge: _maxAge, ...attributes } = this.cookie.attributes(req.secure);
+    res.clearCookie(LOGIN_COOKIE, attributes);
     return { uid: null };
   }
 
