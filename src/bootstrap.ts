@@ -4,6 +4,7 @@ import { PushWsAdapter } from '@app/push';
 import type { AppConfig } from './app.config';
 import { AppModule } from './app.module';
 import { bodyErrorHandler } from './http/body-error.handler';
+import { sameOriginOnly } from './http/same-origin.middleware';
 
 /**
  * Creates the example app, fully configured but not yet listening: `main.ts` and every e2e test share it, so the
@@ -19,6 +20,9 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   // API responses: no ETag (a SHA-1 of every body, useless for POSTs) and no framework banner.
   app.set('etag', false);
   app.disable('x-powered-by');
+  // Cross-site (CSRF) check on every state-changing request, before any body is read: see same-origin.middleware.
+  // Trusted beside the app's own origin: the WebSocket allow-list (PUSH_ALLOWED_ORIGINS).
+  app.use(sameOriginOnly(config.push.allowedOrigins));
   app.useBodyParser('json', { limit: config.bodyLimit });
   app.useBodyParser('urlencoded', { limit: config.bodyLimit, extended: false });
   app.use(bodyErrorHandler(config.bodyLimit));

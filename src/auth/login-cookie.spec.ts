@@ -20,7 +20,7 @@ describe('LoginCookie', () => {
     expect(cookie.read(header(cookie.sign('123.456')))).toBe('123.456');
   });
 
-  it('uses the Express / cookie-parser signed-cookie format, with the expiry (Unix seconds) inside the signed value', () => {
+  it('uses the Express / cookie-parser signed format, with the expiry (Unix seconds) inside the signed value', () => {
     const value = `${inOneDay}.bob`;
     expect(cookie.sign('bob')).toBe(`s:${value}.${mac(value)}`);
   });

@@ -37,7 +37,7 @@ export function wellFormed(value: string, field: string): string {
   return value;
 }
 
-/** An optional string field: absent is fine, but present must be non-empty, well-formed and at most `max` characters. */
+/** An optional string field: absent is fine, but present must be non-empty, well-formed, at most `max` characters. */
 export function optionalString(body: Record<string, unknown>, field: string, max: number): string | undefined {
   if (body[field] === undefined) return undefined;
   return requiredString(body, field, max);
