@@ -73,13 +73,16 @@ export class HttpClient {
     return this;
   }
 
-  /** POSTs a JSON body (or a urlencoded form with `form: true`, or a raw string with a content type). */
+  /**
+   * POSTs a JSON body (or a urlencoded form with `form: true`, or a raw string with a content type); `headers` are
+   * added to the request (e.g. an `Origin` or `Sec-Fetch-Site`, as a browser would send them).
+   */
   async post<T = any>(
     path: string,
     body: unknown,
-    options: { form?: boolean; raw?: string; contentType?: string } = {},
+    options: { form?: boolean; raw?: string; contentType?: string; headers?: Record<string, string> } = {},
   ): Promise<HttpResult<T>> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...options.headers };
     let payload: string;
     if (options.raw !== undefined) {
       payload = options.raw;
@@ -94,12 +97,14 @@ export class HttpClient {
     return this.request('POST', path, headers, payload);
   }
 
-  async get<T = any>(path: string): Promise<HttpResult<T>> {
-    return this.request('GET', path, {}, undefined);
+  /** GETs a path; `headers` are sent as given (e.g. an `Origin`). */
+  async get<T = any>(path: string, options: { headers?: Record<string, string> } = {}): Promise<HttpResult<T>> {
+    return this.request('GET', path, { ...options.headers }, undefined);
   }
 
   private async request(method: string, path: string, headers: Record<string, string>, body?: string) {
-    if (this.cookie) headers.cookie = this.cookie;
+    // A `cookie` given in the request's own headers wins over the kept one.
+    if (this.cookie && headers.cookie === undefined) headers.cookie = this.cookie;
     const res = await fetch(this.baseUrl + path, { method, headers, body });
     const setCookie = res.headers.getSetCookie();
     if (setCookie.length) this.cookie = setCookie.map((c) => c.split(';')[0]).join('; ');
