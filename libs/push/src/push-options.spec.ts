@@ -18,12 +18,36 @@ describe('resolvePushOptions', () => {
       maxIdLength: 256,
       fanoutChunk: 1024,
       shutdownTimeout: 3_000,
+      maxGroupsPerConnection: 100,
+      maxSessionBytes: 16 * 1024,
+      maxConnections: 50_000,
+      maxConnectionsPerAddress: 1_000,
+      authenticateTimeout: 10_000,
+      maxFanoutQueue: 1_000_000,
     });
     expect(resolved.initMessage('abc')).toEqual({ type: 'init', client_id: 'abc' });
     expect(resolvePushOptions({})).toEqual({ ...resolved, initMessage: expect.any(Function) });
     expect(resolved.heartbeat).toEqual(PUSH_DEFAULTS.heartbeat);
     expect(resolved.heartbeat).not.toBe(PUSH_DEFAULTS.heartbeat);
   });
+
+  it.each([
+    'maxGroupsPerConnection',
+    'maxSessionBytes',
+    'maxConnections',
+    'maxConnectionsPerAddress',
+    'authenticateTimeout',
+    'maxFanoutQueue',
+  ] as const)(
+    'bounds %s: Infinity switches it off, zero, negatives and NaN are refused',
+    (name) => {
+      expect(resolvePushOptions({ [name]: Infinity })[name]).toBe(Infinity);
+      expect(resolvePushOptions({ [name]: 3 })[name]).toBe(3);
+      for (const bad of [0, -1, NaN]) {
+        expect(() => resolvePushOptions({ [name]: bad })).toThrow(`PushModule: ${name} must be a positive number`);
+      }
+    },
+  );
 
   it('keeps what the caller gave', () => {
     const engine = new MemoryEngine();

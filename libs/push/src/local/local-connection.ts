@@ -1,5 +1,6 @@
 import type { WebSocket } from 'ws';
 import type { PushSession } from '../interfaces/push-message.interface';
+import type { WriteQueue } from './connection-writes';
 
 /** Why the server closed a connection (reported in the close event's `reason`; `peer` when the client did). */
 export type ServerCloseReason =
@@ -32,6 +33,8 @@ export class LocalConnection {
   registration: Promise<boolean> | boolean = false;
   /** True while its writes are held for this turn's single flush (see LocalRegistry). */
   corked = false;
+  /** Writes to its shared state still running or waiting, in order (cluster engines; see `serialWrite`). */
+  writes: WriteQueue | null = null;
   /** Set when the server decided to close it, with the code it used. */
   closedBy: { reason: ServerCloseReason; code: number } | null = null;
 

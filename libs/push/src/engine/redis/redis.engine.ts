@@ -1,9 +1,15 @@
 import { Logger } from '@nestjs/common';
 import Redis, { type ChainableCommander } from 'ioredis';
-import { PushClientNotFoundError, PushEngineUnavailableError } from '../../errors/push.errors';
+import {
+  PushClientNotFoundError,
+  PushEngineUnavailableError,
+  PushLimitExceededError,
+  type PushLimitCode,
+} from '../../errors/push.errors';
 import { createNodeId, nodeIdOf } from '../../identity/client-id';
 import type { ClientInfo } from '../../interfaces/client-info.interface';
 import type { PushSession } from '../../interfaces/push-message.interface';
+import { serialWrite, serialWriteAll } from '../../local/connection-writes';
 import type { LocalConnection } from '../../local/local-connection';
 import type { LocalRegistry } from '../../local/local-registry';
 import { EncodedMessage } from '../../message/encoded-message';
@@ -25,6 +31,12 @@ interface PendingCall {
 /** Connections per Redis pipeline or script call when a node writes or removes many at once. */
 const BATCH = 500;
 
+/** A node's subscriber is deaf when its own probe has not come back for this many `reapInterval`s. */
+const DEAF_AFTER_INTERVALS = 1.5;
+
+/** Error codes that travel in a reply and are raised again, typed, on the calling node. */
+const LIMIT_CODES = new Set<string>(['too_many_groups', 'session_too_large', 'fanout_queue_full']);
+
 /**
  * Many processes and machines behind one Redis.
  *
@@ -38,13 +50,18 @@ const BATCH = 500;
  *   once the holder is subscribed to the uid's channel.
  * - **Failures**: nodes renew a liveness entry; any node removes the entries of a node that stopped renewing.
  *   While Redis is down, local deliveries go on and cluster calls fail at once with `PushEngineUnavailableError`;
- *   when it returns, each node writes its own connections back (nothing reconnects).
+ *   when it returns, each node writes its own connections back (nothing reconnects). A subscriber connection
+ *   that goes half-open is found by a probe each node sends itself every `reapInterval`: the node withdraws its
+ *   connections from the index (so nobody counts pushes it cannot hear), reconnects and writes them back.
+ * - **Order**: every write to one connection's entries (register, bind, join, session, unregister, the resync's
+ *   write-back) waits for the previous one (`serialWrite`), so none overtakes another.
  */
 export class RedisEngine extends PushEngine {
   readonly nodeId = createNodeId();
   private readonly options: ResolvedRedisEngineOptions;
   private readonly logger = new Logger('RedisEngine');
-  private readonly prefix: string;
+  /** Key and channel prefix: the configured one, plus the database when it is not 0 (pub/sub is server-wide). */
+  private prefix: string;
   private cmd!: Redis;
   private sub!: Redis;
   private scripts!: ScriptRunner;
@@ -59,6 +76,10 @@ export class RedisEngine extends PushEngine {
   private needsResync = false;
   private resyncAgain = false;
   private resyncing: Promise<void> | null = null;
+  /** When the oldest probe not heard back was published (null: the last one came back). */
+  private probeSince: number | null = null;
+  /** The subscriber was found deaf: this node's connections are out of the index until the next resync. */
+  private withdrawn = false;
 
   constructor(options: Omit<RedisEngineOptions, 'type'> & { type?: 'redis' } = {}) {
     super();
@@ -85,6 +106,8 @@ export class RedisEngine extends PushEngine {
       retryStrategy,
     });
     this.sub = new Redis(this.options.url, { ...this.options.redis, lazyConnect: true, retryStrategy });
+    const db = Number(this.cmd.options.db ?? 0);
+    if (db !== 0) this.prefix = `${this.options.prefix}db${db}:`;
     for (const [name, lua] of Object.entries(REDIS_SCRIPTS)) this.cmd.defineCommand(name, { numberOfKeys: 0, lua });
     this.scripts = this.cmd as unknown as ScriptRunner;
     this.cmd.on('error', (error: Error) => this.logger.debug?.(`redis: ${error.message}`));
@@ -141,24 +164,32 @@ export class RedisEngine extends PushEngine {
     this.registry.add(conn);
     if (initial?.session) conn.session = structuredClone(initial.session);
     if (initial?.uid) this.registry.setUid(conn, initial.uid);
-    try {
-      await this.scripts.pushRegister(this.prefix, this.nodeId, conn.id, conn.uid ?? '', JSON.stringify(conn.session));
-    } catch (error) {
-      // Accepted locally all the same: local pushes reach it, and the resync writes it once Redis is back.
-      this.indexWriteFailed('register', error);
-    }
+    await serialWrite(conn, async () => {
+      if (!this.registry.holds(conn)) return;
+      try {
+        const session = JSON.stringify(conn.session);
+        await this.scripts.pushRegister(this.prefix, this.nodeId, conn.id, conn.uid ?? '', session);
+      } catch (error) {
+        // Accepted locally all the same: local pushes reach it, and the resync writes it once Redis is back.
+        this.indexWriteFailed('register', error);
+      }
+    });
     if (conn.uid) await this.syncSubscription('u', conn.uid, this.registry.connectionsOfUid(conn.uid));
   }
 
   async unregister(conn: LocalConnection): Promise<ClientInfo> {
+    // Off the local index at once (no push reaches a closed socket); off Redis after any write still in flight for
+    // it, which then finds it gone and leaves nothing behind.
     const info = this.registry.remove(conn);
     if (info.uid) void this.syncSubscription('u', info.uid, this.registry.connectionsOfUid(info.uid));
     for (const group of info.groups) void this.syncSubscription('g', group, this.registry.connectionsOfGroup(group));
-    try {
-      await this.scripts.pushUnregister(this.prefix, conn.id);
-    } catch (error) {
-      this.indexWriteFailed('unregister', error);
-    }
+    await serialWrite(conn, async () => {
+      try {
+        await this.scripts.pushUnregister(this.prefix, conn.id);
+      } catch (error) {
+        this.indexWriteFailed('unregister', error);
+      }
+    });
     return info;
   }
 
@@ -383,43 +414,61 @@ export class RedisEngine extends PushEngine {
 
   // ---- what the holder of a connection does (directly, or for another node's request) --------------------------
 
-  private async localSetUid(clientId: string, uid: string | null): Promise<boolean> {
-    const conn = this.registry.get(clientId);
-    if (!conn) return false;
-    await this.indexWrite(() => this.scripts.pushSetUid(this.prefix, clientId, uid ?? ''));
-    const previous = this.registry.setUid(conn, uid);
-    if (previous !== null && previous !== uid) {
-      void this.syncSubscription('u', previous, this.registry.connectionsOfUid(previous));
-    }
-    if (uid !== null) await this.syncSubscription('u', uid, this.registry.connectionsOfUid(uid));
-    return true;
+  private localSetUid(clientId: string, uid: string | null): Promise<boolean> {
+    return this.holderWrite(clientId, async (conn) => {
+      await this.indexWrite(() => this.scripts.pushSetUid(this.prefix, clientId, uid ?? ''));
+      if (!this.registry.holds(conn)) return false; // closed meanwhile: its unregister, queued behind, cleans up
+      const previous = this.registry.setUid(conn, uid);
+      if (previous !== null && previous !== uid) {
+        void this.syncSubscription('u', previous, this.registry.connectionsOfUid(previous));
+      }
+      if (uid !== null) await this.syncSubscription('u', uid, this.registry.connectionsOfUid(uid));
+      return true;
+    }, false);
   }
 
-  private async localJoin(clientId: string, group: string): Promise<boolean> {
-    const conn = this.registry.get(clientId);
-    if (!conn) return false;
-    await this.indexWrite(() => this.scripts.pushJoin(this.prefix, clientId, group));
-    this.registry.join(conn, group);
-    await this.syncSubscription('g', group, this.registry.connectionsOfGroup(group));
-    return true;
+  private localJoin(clientId: string, group: string): Promise<boolean> {
+    return this.holderWrite(clientId, async (conn) => {
+      this.registry.checkJoin(conn, group);
+      await this.indexWrite(() => this.scripts.pushJoin(this.prefix, clientId, group));
+      if (!this.registry.holds(conn)) return false;
+      this.registry.join(conn, group);
+      await this.syncSubscription('g', group, this.registry.connectionsOfGroup(group));
+      return true;
+    }, false);
   }
 
-  private async localLeave(clientId: string, group: string): Promise<boolean> {
-    const conn = this.registry.get(clientId);
-    if (!conn) return false;
-    await this.indexWrite(() => this.scripts.pushLeave(this.prefix, clientId, group));
-    this.registry.leave(conn, group);
-    void this.syncSubscription('g', group, this.registry.connectionsOfGroup(group));
-    return true;
+  private localLeave(clientId: string, group: string): Promise<boolean> {
+    return this.holderWrite(clientId, async (conn) => {
+      await this.indexWrite(() => this.scripts.pushLeave(this.prefix, clientId, group));
+      if (!this.registry.holds(conn)) return false;
+      this.registry.leave(conn, group);
+      void this.syncSubscription('g', group, this.registry.connectionsOfGroup(group));
+      return true;
+    }, false);
   }
 
-  private async localSession(clientId: string, value: PushSession, merge: boolean): Promise<PushSession | null> {
+  private localSession(clientId: string, value: PushSession, merge: boolean): Promise<PushSession | null> {
+    return this.holderWrite(clientId, async (conn) => {
+      // Read inside the write turn: the base is the result of every earlier write, never a stale copy.
+      const next = merge ? deepMerge(conn.session, structuredClone(value)) : structuredClone(value);
+      const json = JSON.stringify(next);
+      this.registry.checkSession(json);
+      await this.indexWrite(() => this.scripts.pushSetSession(this.prefix, clientId, json));
+      if (!this.registry.holds(conn)) return null;
+      conn.session = next;
+      return structuredClone(next);
+    }, null);
+  }
+
+  /**
+   * Runs a write on a connection this node holds, in its write turn; `absent` when it is not (or no longer)
+   * connected by the time its turn comes.
+   */
+  private holderWrite<T, A>(clientId: string, write: (conn: LocalConnection) => Promise<T>, absent: A): Promise<T | A> {
     const conn = this.registry.get(clientId);
-    if (!conn) return null;
-    const next = merge ? deepMerge(conn.session, structuredClone(value)) : structuredClone(value);
-    await this.indexWrite(() => this.scripts.pushSetSession(this.prefix, clientId, JSON.stringify(next)));
-    conn.session = next;
-    return structuredClone(next);
+    if (!conn) return Promise.resolve(absent);
+    return serialWrite<T | A>(conn, () => (this.registry.holds(conn) ? write(conn) : Promise.resolve(absent)));
   }
 
   private localClose(clientId: string, finalMessage: EncodedMessage | null, destroy: boolean): boolean {
@@ -450,13 +499,17 @@ export class RedisEngine extends PushEngine {
     });
     let receivers: number;
     try {
-      receivers = await this.run(() => this.cmd.publish(this.channel(`node:${node}`), payload));
+      receivers = (await this.run(() => this.scripts.pushCallNode(this.prefix, node, payload))) as number;
     } catch (error) {
       this.settle(id, error as Error);
       throw error;
     }
-    // Nobody listens on that node's channel: the node is gone, and so is the client.
+    // Nobody listens on that node's channel: the node is gone, and so is the client; or the node is alive and
+    // its subscriber is reconnecting, which is not the client's absence but a moment's unavailability.
     if (receivers === 0) this.settle(id, null, false);
+    else if (receivers < 0) {
+      this.settle(id, new PushEngineUnavailableError(`node ${node} is alive but not listening (reconnecting to Redis)`));
+    }
     return answer;
   }
 
@@ -483,12 +536,12 @@ export class RedisEngine extends PushEngine {
     if (header.o === this.nodeId) return; // already delivered locally before publishing
     const exclude = header.x ? new Set(header.x) : null;
     if (name === 'all') {
-      this.registry.deliver(this.registry.all, EncodedMessage.fromWire(body, header.b === 1), exclude);
+      this.deliverRemote(this.registry.all, EncodedMessage.fromWire(body, header.b === 1), exclude);
     } else if (name.startsWith('u:')) {
       const conns = this.registry.connectionsOfUid(name.slice(2));
       if (!conns) return;
       if (header.op === 'close') for (const conn of [...conns]) this.registry.close(conn, 1000, 'closed-by-server');
-      else this.registry.deliver(conns, EncodedMessage.fromWire(body, header.b === 1));
+      else this.deliverRemote(conns, EncodedMessage.fromWire(body, header.b === 1), null);
     } else if (name.startsWith('g:')) {
       const group = name.slice(2);
       if (header.op === 'ungroup') {
@@ -497,26 +550,35 @@ export class RedisEngine extends PushEngine {
         return;
       }
       const members = this.registry.connectionsOfGroup(group);
-      if (members) this.registry.deliver(members, EncodedMessage.fromWire(body, header.b === 1), exclude);
+      if (members) this.deliverRemote(members, EncodedMessage.fromWire(body, header.b === 1), exclude);
+    }
+  }
+
+  /** Delivers a push that another node published; one refused by the fan-out bound is counted there, not thrown. */
+  private deliverRemote(targets: Iterable<LocalConnection> | ReadonlyMap<string, LocalConnection>, message: EncodedMessage, exclude: ReadonlySet<string> | null): void {
+    try {
+      void this.registry.deliver(targets, message, exclude);
+    } catch (error) {
+      if (!(error instanceof PushLimitExceededError)) throw error;
+      this.logger.debug?.(`dropped a cluster push: ${error.message}`);
     }
   }
 
   private async onNodeMessage(header: WireHeader, body: Buffer): Promise<void> {
     const exclude = header.x ? new Set(header.x) : null;
     switch (header.op) {
+      case 'probe':
+        if (header.o === this.nodeId) this.probeSince = null;
+        return;
       case 'reply':
-        return this.settle(
-          header.id as number,
-          header.e ? new PushEngineUnavailableError(String(header.e)) : null,
-          header.r,
-        );
+        return this.settle(header.id as number, header.e ? remoteError(header) : null, header.r);
       case 'clients': {
         const targets = new Set<LocalConnection>();
         for (const id of header.c as string[]) {
           const conn = this.registry.get(id);
           if (conn) targets.add(conn);
         }
-        this.registry.deliver(targets, EncodedMessage.fromWire(body, header.b === 1), exclude);
+        this.deliverRemote(targets, EncodedMessage.fromWire(body, header.b === 1), exclude);
         return;
       }
       case 'groups': {
@@ -525,7 +587,7 @@ export class RedisEngine extends PushEngine {
           const members = this.registry.connectionsOfGroup(group);
           if (members) for (const conn of members) targets.add(conn);
         }
-        this.registry.deliver(targets, EncodedMessage.fromWire(body, header.b === 1), exclude);
+        this.deliverRemote(targets, EncodedMessage.fromWire(body, header.b === 1), exclude);
         return;
       }
       default:
@@ -538,6 +600,7 @@ export class RedisEngine extends PushEngine {
     const clientId = header.c as string;
     let result: unknown;
     let error: string | undefined;
+    const extra: Record<string, unknown> = {};
     try {
       switch (header.op) {
         case 'bind':
@@ -570,9 +633,16 @@ export class RedisEngine extends PushEngine {
       }
     } catch (failure) {
       error = (failure as Error).message;
+      if (failure instanceof PushLimitExceededError) Object.assign(extra, { k: failure.code, l: failure.limit });
     }
     if (header.id === undefined) return;
-    const reply = encodeWire({ o: this.nodeId, op: 'reply', id: header.id, r: result, ...(error ? { e: error } : {}) });
+    const reply = encodeWire({
+      o: this.nodeId,
+      op: 'reply',
+      id: header.id,
+      r: result,
+      ...(error ? { e: error, ...extra } : {}),
+    });
     try {
       await this.cmd.publish(this.channel(`node:${header.o}`), reply);
     } catch (failure) {
@@ -609,6 +679,7 @@ export class RedisEngine extends PushEngine {
 
   private async tick(): Promise<void> {
     if (this.closing) return;
+    this.probe();
     try {
       const absent = await this.scripts.pushHeartbeat(this.prefix, this.nodeId, this.options.nodeTtl);
       if (absent === 1) this.scheduleResync('this node was missing from the index');
@@ -618,6 +689,76 @@ export class RedisEngine extends PushEngine {
     } catch (error) {
       this.logger.debug?.(`liveness tick failed: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * Checks that the subscriber still hears this node's own channel. A half-open connection (a partition: no FIN,
+   * no RST) stays silent for hours before the OS notices, while Redis keeps counting it as a listener; so each
+   * node publishes a probe to itself every `reapInterval`, and one not heard back within
+   * `DEAF_AFTER_INTERVALS × reapInterval` means the subscriber is deaf. Found within 3 × reapInterval.
+   */
+  private probe(): void {
+    if (this.sub.status !== 'ready' || this.withdrawn) {
+      this.probeSince = null; // reconnecting: the 'ready' resync takes over
+      return;
+    }
+    const since = this.probeSince;
+    if (since !== null && Date.now() - since >= DEAF_AFTER_INTERVALS * this.options.reapInterval) {
+      // Judge after this turn's I/O: a stalled event loop may have the echo waiting, unread, in the socket.
+      setImmediate(() => {
+        if (this.probeSince === since && !this.closing) void this.subscriberDeaf(Date.now() - since);
+      });
+    }
+    // Marked before it is sent: its echo may be read before the PUBLISH reply.
+    const sent = Date.now();
+    this.probeSince ??= sent;
+    this.cmd.publish(this.channel(`node:${this.nodeId}`), encodeWire({ o: this.nodeId, op: 'probe' })).catch(() => {
+      // Redis itself is unreachable, which is not the subscriber's fault: the command connection's handling applies.
+      if (this.probeSince === sent) this.probeSince = null;
+    });
+  }
+
+  /**
+   * The subscriber is deaf: take this node's connections out of the index at once, so that other nodes stop
+   * counting pushes this node cannot hear, then reconnect it; its 'ready' resync subscribes again and writes
+   * everything back.
+   */
+  private async subscriberDeaf(silentMs: number): Promise<void> {
+    this.probeSince = null;
+    this.withdrawn = true;
+    this.metrics.subscriberResets++;
+    this.logger.warn(
+      `the Redis subscriber has not heard this node's probe for ${silentMs} ms (half-open connection?): ` +
+        `withdrawing ${this.registry.size} connection(s) from the index and reconnecting it`,
+    );
+    try {
+      await this.forEachBatch(async (batch) => {
+        const ids = batch.map((conn) => conn.id);
+        if (ids.length) await this.scripts.pushUnregister(this.prefix, ...ids);
+      });
+    } catch (error) {
+      this.logger.warn(`could not withdraw this node's connections: ${(error as Error).message}`);
+    }
+    this.needsResync = true;
+    this.sub.disconnect(true);
+  }
+
+  /**
+   * Runs `write` over this node's connections in batches of `BATCH`, each batch in the write turn of all of its
+   * connections, with only those still registered when the turn comes.
+   */
+  private async forEachBatch(write: (batch: LocalConnection[]) => Promise<void>): Promise<number> {
+    const conns = [...this.registry.connections()];
+    let written = 0;
+    for (let i = 0; i < conns.length; i += BATCH) {
+      const batch = conns.slice(i, i + BATCH);
+      await serialWriteAll(batch, async () => {
+        const live = batch.filter((conn) => this.registry.holds(conn));
+        written += live.length;
+        await write(live);
+      });
+    }
+    return written;
   }
 
   /** Removes a dead node's connections from the index, in batches; one node does it (a short lock). */
@@ -676,23 +817,20 @@ export class RedisEngine extends PushEngine {
       for (let i = 0; i < stale.length; i += BATCH) {
         await this.scripts.pushUnregister(this.prefix, ...stale.slice(i, i + BATCH));
       }
-      const conns = [...this.registry.connections()];
-      for (let i = 0; i < conns.length; i += BATCH) {
-        const batch = this.cmd.pipeline() as unknown as ChainableCommander & ScriptRunner;
-        for (const conn of conns.slice(i, i + BATCH)) {
-          void batch.pushRegister(
-            this.prefix,
-            this.nodeId,
-            conn.id,
-            conn.uid ?? '',
-            JSON.stringify(conn.session),
-            ...conn.groups,
-          );
+      // Each batch is written in its connections' write turn, from their state at that moment: a connection closed
+      // since the snapshot is skipped (not resurrected), and a bind in flight lands before it (not rolled back).
+      const restored = await this.forEachBatch(async (batch) => {
+        if (batch.length === 0) return;
+        const pipeline = this.cmd.pipeline() as unknown as ChainableCommander & ScriptRunner;
+        for (const conn of batch) {
+          const session = JSON.stringify(conn.session);
+          void pipeline.pushRegister(this.prefix, this.nodeId, conn.id, conn.uid ?? '', session, ...conn.groups);
         }
-        await checkedExec(batch);
-      }
+        await checkedExec(pipeline);
+      });
+      this.withdrawn = false;
       this.metrics.engineResyncs++;
-      this.logger.log(`restored ${conns.length} connection(s) in the index (${reason})`);
+      this.logger.log(`restored ${restored} connection(s) in the index (${reason})`);
     } catch (error) {
       this.needsResync = true;
       this.logger.warn(`resync failed, will retry: ${(error as Error).message}`);
@@ -759,6 +897,15 @@ export class RedisEngine extends PushEngine {
       return checkedExec(p);
     });
   }
+}
+
+/** The error a holder node reported in its reply, typed again: a refused limit stays a limit, anything else is 503. */
+function remoteError(header: WireHeader): Error {
+  const message = String(header.e);
+  if (typeof header.k === 'string' && LIMIT_CODES.has(header.k)) {
+    return new PushLimitExceededError(header.k as PushLimitCode, message, Number(header.l));
+  }
+  return new PushEngineUnavailableError(message);
 }
 
 function unavailable(error: unknown, deliveredLocally?: number): PushEngineUnavailableError {

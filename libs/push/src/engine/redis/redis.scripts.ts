@@ -12,7 +12,8 @@
  * Only the node that holds a connection writes its entries (single writer), always through one of these scripts,
  * so each change is atomic and the "all" sets never keep an empty uid or group. The node part of a client_id is
  * its first 16 characters. Scripts build key names from the prefix, so they assume one Redis (not Cluster): see
- * the README's notes on Redis Cluster.
+ * the README's notes on Redis Cluster. Channels are `P ch:…`; on a database other than 0 the engine's P carries
+ * the database (`push:db1:`), because pub/sub is server-wide and would otherwise join apps on different databases.
  */
 
 const DROP = `
@@ -184,9 +185,15 @@ local keys = {}
 for i = 1, n do keys[i] = p .. 'g:' .. ARGV[4 + i] end
 local excluded = {}
 for i = 5 + n, #ARGV do excluded[ARGV[i]] = true end
-local targets = {}
-for _, cid in ipairs(redis.call('SUNION', unpack(keys))) do
-  if not excluded[cid] then targets[#targets + 1] = cid end
+-- One group at a time rather than SUNION(unpack(keys)): unpack fails past ~8,000 groups.
+local seen, targets = {}, {}
+for i = 1, n do
+  for _, cid in ipairs(redis.call('SMEMBERS', keys[i])) do
+    if not seen[cid] and not excluded[cid] then
+      seen[cid] = true
+      targets[#targets + 1] = cid
+    end
+  end
 end
 return publish_to_holders(p, origin, payload, targets)`,
 
@@ -207,6 +214,18 @@ if count == 0 then return 0 end
 for i = 3, #ARGV do count = count - redis.call('SISMEMBER', p .. 'clients', ARGV[i]) end
 redis.call('PUBLISH', p .. 'ch:all', ARGV[2])
 return count`,
+
+  /**
+   * (p, node, payload) — a call to one node, on its node channel. Returns how many listened; when none did, -1 if
+   * the node is still alive (its subscriber is reconnecting: try again) and 0 if it is gone.
+   */
+  pushCallNode: `${DROP}
+local p, node = ARGV[1], ARGV[2]
+local n = redis.call('PUBLISH', p .. 'ch:node:' .. node, ARGV[3])
+if n > 0 then return n end
+local expiry = redis.call('ZSCORE', p .. 'nodes', node)
+if expiry and tonumber(expiry) > now_ms() then return -1 end
+return 0`,
 
   /** (p, uid, payload) — tells the nodes of a uid to close its connections; returns how many it has. */
   pushCloseUid: `
