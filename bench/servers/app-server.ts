@@ -23,6 +23,8 @@ async function main(): Promise<void> {
     PUSH_HEARTBEAT_INTERVAL_MS: '600000',
     PUSH_HEARTBEAT_TIMEOUT_MS: '1200000',
   });
+  // The load generators open thousands of sockets from each of a few loopback addresses.
+  config.push.maxConnectionsPerAddress = Infinity;
   const app = await createApp(config);
   app.useLogger(['error', 'warn']);
   await app.listen(0, '127.0.0.1');

@@ -35,7 +35,14 @@ async function main(): Promise<void> {
   // Extra module options to compare settings (`npm run bench -- --ours-options='{"fanoutChunk":1024}'`).
   const extra = args.options ? (JSON.parse(args.options) as PushModuleOptions) : {};
   const app = await NestFactory.create<NestExpressApplication>(
-    BenchModule.forRoot({ engine, gateway, heartbeat: { interval: 600_000, timeout: 1_200_000 }, ...extra }),
+    BenchModule.forRoot({
+      engine,
+      gateway,
+      heartbeat: { interval: 600_000, timeout: 1_200_000 },
+      // The load generators open thousands of sockets from each of a few loopback addresses.
+      maxConnectionsPerAddress: Infinity,
+      ...extra,
+    }),
     { logger: ['error', 'warn'] },
   );
   app.useWebSocketAdapter(new PushWsAdapter(app));
