@@ -10,6 +10,7 @@ export { MemoryEngine } from './engine/memory.engine';
 export type { RedisEngineOptions } from './engine/redis/redis-engine.options';
 export { LocalRegistry, type LocalRegistryLimits } from './local/local-registry';
 export { LocalConnection, type ServerCloseReason } from './local/local-connection';
+export { serialWrite, serialWriteAll, MAX_PENDING_WRITES, type WriteQueue } from './local/connection-writes';
 export { EncodedMessage } from './message/encoded-message';
 export { PushWsAdapter } from './gateway/push-ws.adapter';
 export { PushGatewayHost, type PushFrameErrorCode } from './gateway/push-gateway.host';
@@ -18,6 +19,8 @@ export {
   PushClientNotFoundError,
   PushEngineUnavailableError,
   PushInvalidArgumentError,
+  PushLimitExceededError,
   isPushError,
   type PushErrorCode,
+  type PushLimitCode,
 } from './errors/push.errors';
