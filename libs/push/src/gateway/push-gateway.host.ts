@@ -70,6 +70,8 @@ export class PushGatewayHost
   /** Open sockets, plus upgrades still in `authenticate`. */
   private held = 0;
   private claim: { server: object; key: string } | null = null;
+  /** When the next slot of the heartbeat wheel is due (wall clock, so late timers catch up). */
+  private nextSliceAt = 0;
   private shuttingDown = false;
   private readonly upgrades = new WeakMap<IncomingMessage, InitialBinding>();
   private readonly pendingCloses = new Set<Promise<void>>();
@@ -151,6 +153,7 @@ export class PushGatewayHost
     if (heartbeat) {
       // One slot of the wheel per tick: each connection is visited once per interval, whatever the churn.
       const tick = Math.max(10, Math.floor(heartbeat.interval / HEARTBEAT_SLICES));
+      this.nextSliceAt = Date.now() + tick;
       this.heartbeatTimer = setInterval(() => this.sweep(heartbeat, tick), tick);
       this.heartbeatTimer.unref();
     }
@@ -383,18 +386,39 @@ export class PushGatewayHost
     void promise.finally(() => this.pendingCloses.delete(promise));
   }
 
-  /** Visits the next slot of the wheel: drops the silent connections, pings the others. */
+  /**
+   * Visits the slots of the wheel that are due: pings the connections, and drops those silent for longer than
+   * the timeout. Slots are due by the wall clock, so a timer that fires late (a busy event loop) visits every
+   * slot it missed, up to one whole turn, and the pings keep their interval.
+   */
   private sweep(heartbeat: { interval: number; timeout: number }, tick: number): void {
     const now = Date.now();
-    const deadline = now - heartbeat.timeout;
-    this.wheel.tick((conn) => {
-      if (conn.socket.readyState !== WebSocket.OPEN) return;
-      if (conn.lastSeen < deadline) {
+    let due = 0;
+    while (this.nextSliceAt <= now && due < HEARTBEAT_SLICES) {
+      due++;
+      this.nextSliceAt += tick;
+    }
+    if (this.nextSliceAt <= now) this.nextSliceAt = now + tick; // more than a turn behind: start afresh
+    const silent: LocalConnection[] = [];
+    for (let slot = 0; slot < due; slot++) {
+      this.wheel.tick((conn) => {
+        if (conn.socket.readyState !== WebSocket.OPEN) return;
+        if (conn.lastSeen < now - heartbeat.timeout) silent.push(conn);
+        else if (now - conn.lastPing >= heartbeat.interval - tick) {
+          conn.lastPing = now;
+          this.registry.control(conn, 'ping');
+        }
+      });
+    }
+    if (silent.length === 0) return;
+    // Judged again after this turn's I/O: after a stall, timers run before pending reads, and a pong may be
+    // waiting, unread, in the socket. Only a peer that is still silent then is dropped.
+    setImmediate(() => {
+      const deadline = Date.now() - heartbeat.timeout;
+      for (const conn of silent) {
+        if (conn.socket.readyState !== WebSocket.OPEN || conn.lastSeen >= deadline) continue;
         this.metrics.heartbeatTimeouts++;
         this.registry.destroy(conn, 'heartbeat', 1006);
-      } else if (now - conn.lastPing >= heartbeat.interval - tick) {
-        conn.lastPing = now;
-        this.registry.control(conn, 'ping');
       }
     });
   }
