@@ -7,6 +7,15 @@ export interface NodeExit {
   signal: NodeJS.Signals | null;
 }
 
+/** Optional settings of `NodeProcess.start`. */
+export interface NodeStartOptions {
+  /**
+   * The repository root to run `dist/src/main.js` from (default `REPO_ROOT`). A copy of this file compiled
+   * elsewhere (the soak's `dist-soak/`) sits one level deeper, so its own `REPO_ROOT` is wrong and it passes this.
+   */
+  root?: string;
+}
+
 /** The repository root (where `dist/src/main.js` is built). */
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 
@@ -52,11 +61,17 @@ export class NodeProcess {
    * Starts `node dist/src/main.js` with `env` on top of a clean environment (PORT=0, HOST=127.0.0.1, NO_COLOR=1;
    * never the test runner's NODE_ENV=test, which would silence the log line this waits for).
    */
-  static async start(name: string, env: Record<string, string>, timeoutMs = 20_000): Promise<NodeProcess> {
+  static async start(
+    name: string,
+    env: Record<string, string>,
+    timeoutMs = 20_000,
+    options: NodeStartOptions = {},
+  ): Promise<NodeProcess> {
     const base = { ...process.env };
     delete base.NODE_ENV;
-    const child = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/src/main.js')], {
-      cwd: REPO_ROOT,
+    const root = options.root ?? REPO_ROOT;
+    const child = spawn(process.execPath, [resolve(root, 'dist/src/main.js')], {
+      cwd: root,
       env: { ...base, PORT: '0', HOST: '127.0.0.1', NO_COLOR: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

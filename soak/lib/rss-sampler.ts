@@ -1,0 +1,114 @@
+/**
+ * Resident memory of the server processes, read from `/proc/<pid>/status` (VmRSS) every few seconds: what the
+ * kernel charges each process, from outside, so the measurement costs the servers nothing.
+ */
+import { readFileSync } from 'node:fs';
+
+export interface RssTarget {
+  name: string;
+  pid: number;
+  /** Whether the flatness bound applies (the app's node processes), or it is only shown (redis-server). */
+  judged: boolean;
+}
+
+export interface RssSample {
+  /** ms since the sampler started. */
+  t: number;
+  /** KiB per process name (absent when the process was gone). */
+  kib: Record<string, number>;
+}
+
+/** VmRSS of `pid` in KiB, or null when the process is gone. */
+export function readRssKib(pid: number): number | null {
+  try {
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+export class RssSampler {
+  readonly samples: RssSample[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private startedAt = 0;
+
+  constructor(
+    readonly targets: RssTarget[],
+    private readonly everyMs: number,
+  ) {}
+
+  start(): void {
+    this.startedAt = Date.now();
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.everyMs);
+  }
+
+  /** Takes one more sample now and stops. */
+  stop(): void {
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.timer = null;
+    this.sample();
+  }
+
+  private sample(): void {
+    const kib: Record<string, number> = {};
+    for (const target of this.targets) {
+      const value = readRssKib(target.pid);
+      if (value !== null) kib[target.name] = value;
+    }
+    this.samples.push({ t: Date.now() - this.startedAt, kib });
+  }
+}
+
+export interface RssVerdict {
+  name: string;
+  judged: boolean;
+  /** Median of the samples in the first window (after the warm-up) and in the last window, MiB. */
+  firstMib: number;
+  lastMib: number;
+  maxMib: number;
+  growthMib: number;
+  samples: number;
+}
+
+/**
+ * Growth of each process between the first window after the warm-up and the last window of the run (medians,
+ * so one sample taken just before a GC does not decide). With windows of one minute this is the issue's
+ * "growth between the first and the last minute".
+ */
+export function judgeRss(sampler: RssSampler, warmupMs: number, windowMs: number): RssVerdict[] {
+  const { samples } = sampler;
+  const end = samples.length ? samples[samples.length - 1].t : 0;
+  return sampler.targets.map((target) => {
+    const series = samples
+      .filter((s) => s.kib[target.name] !== undefined)
+      .map((s) => ({ t: s.t, mib: s.kib[target.name] / 1024 }));
+    const afterWarmup = series.filter((s) => s.t >= warmupMs);
+    const first = afterWarmup.filter((s) => s.t < (afterWarmup[0]?.t ?? 0) + windowMs).map((s) => s.mib);
+    const last = series.filter((s) => s.t > end - windowMs).map((s) => s.mib);
+    const firstMib = median(first);
+    const lastMib = median(last);
+    return {
+      name: target.name,
+      judged: target.judged,
+      firstMib: round(firstMib),
+      lastMib: round(lastMib),
+      maxMib: round(Math.max(...series.map((s) => s.mib))),
+      growthMib: round(lastMib - firstMib),
+      samples: series.length,
+    };
+  });
+}
+
+function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function round(value: number): number {
+  return Math.round(value * 10) / 10;
+}
