@@ -64,6 +64,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (env.PUSH_MAX_BUFFERED_BYTES) {
     push.maxBufferedBytes = parseNumber('PUSH_MAX_BUFFERED_BYTES', env.PUSH_MAX_BUFFERED_BYTES, 0);
   }
+  if (env.PUSH_MAX_CONNECTIONS) push.maxConnections = parseLimit('PUSH_MAX_CONNECTIONS', env.PUSH_MAX_CONNECTIONS);
+  if (env.PUSH_MAX_CONNECTIONS_PER_ADDRESS) {
+    push.maxConnectionsPerAddress = parseLimit('PUSH_MAX_CONNECTIONS_PER_ADDRESS', env.PUSH_MAX_CONNECTIONS_PER_ADDRESS);
+  }
   return {
     port: parseNumber('PORT', env.PORT, 3000),
     host: env.HOST || undefined,
@@ -74,6 +78,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     bodyLimit: BODY_LIMIT,
     push,
   };
+}
+
+/** A positive bound, or `off` for none (behind a reverse proxy every client shares the proxy's address). */
+function parseLimit(name: string, raw: string): number {
+  if (/^(off|none|infinity)$/i.test(raw)) return Infinity;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer or off, got "${raw}"`);
+  return value;
 }
 
 function parseNumber(name: string, raw: string | undefined, fallback: number): number {

@@ -16,9 +16,9 @@ export class StatsController {
     const [clients, uids, groups] = await Promise.all([
       this.push.getAllClientIdCount(),
       this.push.getAllUidCount(),
-      this.push.getAllGroupIdList(),
+      this.push.getAllGroupIdCount(),
     ]);
-    return { clients, uids, groups: groups.length };
+    return { clients, uids, groups };
   }
 
   /** `GET /presence/:uid` → `{uid, online, connections}`. */
