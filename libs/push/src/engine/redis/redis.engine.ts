@@ -76,8 +76,15 @@ export class RedisEngine extends PushEngine {
   private needsResync = false;
   private resyncAgain = false;
   private resyncing: Promise<void> | null = null;
-  /** When the oldest probe not heard back was published (null: the last one came back). */
-  private probeSince: number | null = null;
+  /** Ids of this node's probes: the last one sent, and the highest one heard back. */
+  private probeSeq = 0;
+  private probeHeard = 0;
+  /**
+   * The oldest probe that Redis accepted and the subscriber has not heard back yet, with when it was sent (null:
+   * none). A probe whose PUBLISH is not acknowledged never counts against the subscriber: a slow command
+   * connection is not a deaf subscriber.
+   */
+  private probePending: { id: number; sent: number } | null = null;
   /** The subscriber was found deaf: this node's connections are out of the index until the next resync. */
   private withdrawn = false;
 
@@ -568,7 +575,10 @@ export class RedisEngine extends PushEngine {
     const exclude = header.x ? new Set(header.x) : null;
     switch (header.op) {
       case 'probe':
-        if (header.o === this.nodeId) this.probeSince = null;
+        if (header.o === this.nodeId && typeof header.id === 'number') {
+          this.probeHeard = Math.max(this.probeHeard, header.id);
+          if (this.probePending && this.probeHeard >= this.probePending.id) this.probePending = null;
+        }
         return;
       case 'reply':
         return this.settle(header.id as number, header.e ? remoteError(header) : null, header.r);
@@ -699,23 +709,25 @@ export class RedisEngine extends PushEngine {
    */
   private probe(): void {
     if (this.sub.status !== 'ready' || this.withdrawn) {
-      this.probeSince = null; // reconnecting: the 'ready' resync takes over
+      this.probePending = null; // reconnecting: the 'ready' resync takes over
       return;
     }
-    const since = this.probeSince;
-    if (since !== null && Date.now() - since >= DEAF_AFTER_INTERVALS * this.options.reapInterval) {
-      // Judge after this turn's I/O: a stalled event loop may have the echo waiting, unread, in the socket.
+    const pending = this.probePending;
+    if (pending && Date.now() - pending.sent >= DEAF_AFTER_INTERVALS * this.options.reapInterval) {
+      // Judged after this turn's I/O: a stalled event loop may have the echo waiting, unread, in the socket.
       setImmediate(() => {
-        if (this.probeSince === since && !this.closing) void this.subscriberDeaf(Date.now() - since);
+        if (this.probePending === pending && !this.closing) void this.subscriberDeaf(Date.now() - pending.sent);
       });
     }
-    // Marked before it is sent: its echo may be read before the PUBLISH reply.
+    const id = ++this.probeSeq;
     const sent = Date.now();
-    this.probeSince ??= sent;
-    this.cmd.publish(this.channel(`node:${this.nodeId}`), encodeWire({ o: this.nodeId, op: 'probe' })).catch(() => {
-      // Redis itself is unreachable, which is not the subscriber's fault: the command connection's handling applies.
-      if (this.probeSince === sent) this.probeSince = null;
-    });
+    this.cmd.publish(this.channel(`node:${this.nodeId}`), encodeWire({ o: this.nodeId, op: 'probe', id })).then(
+      () => {
+        // Its echo may have been read before this reply: then it is not pending.
+        if (this.probeHeard < id && this.probePending === null) this.probePending = { id, sent };
+      },
+      () => undefined, // Redis itself is unreachable: not the subscriber's fault, the command path reports it
+    );
   }
 
   /**
@@ -724,9 +736,8 @@ export class RedisEngine extends PushEngine {
    * everything back.
    */
   private async subscriberDeaf(silentMs: number): Promise<void> {
-    this.probeSince = null;
+    this.probePending = null;
     this.withdrawn = true;
-    this.metrics.subscriberResets++;
     this.logger.warn(
       `the Redis subscriber has not heard this node's probe for ${silentMs} ms (half-open connection?): ` +
         `withdrawing ${this.registry.size} connection(s) from the index and reconnecting it`,
@@ -739,6 +750,8 @@ export class RedisEngine extends PushEngine {
     } catch (error) {
       this.logger.warn(`could not withdraw this node's connections: ${(error as Error).message}`);
     }
+    // Counted once the withdrawal is written: from then on no other node counts a push this node cannot hear.
+    this.metrics.subscriberResets++;
     this.needsResync = true;
     this.sub.disconnect(true);
   }
