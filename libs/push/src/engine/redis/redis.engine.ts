@@ -562,7 +562,11 @@ export class RedisEngine extends PushEngine {
   }
 
   /** Delivers a push that another node published; one refused by the fan-out bound is counted there, not thrown. */
-  private deliverRemote(targets: Iterable<LocalConnection> | ReadonlyMap<string, LocalConnection>, message: EncodedMessage, exclude: ReadonlySet<string> | null): void {
+  private deliverRemote(
+    targets: Iterable<LocalConnection> | ReadonlyMap<string, LocalConnection>,
+    message: EncodedMessage,
+    exclude: ReadonlySet<string> | null,
+  ): void {
     try {
       void this.registry.deliver(targets, message, exclude);
     } catch (error) {
