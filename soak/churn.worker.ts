@@ -23,6 +23,8 @@ interface Churner {
   gateway: string;
   socket: WebSocket;
   lifetimeMs: number;
+  /** A racer closes a moment after sending this request instead of living out a lifetime. */
+  race: 'bind' | 'join' | null;
   openedAt: number;
   clientId: string;
   /** Set when the churner started its own close (or was cut): requests answered later raced the close. */
@@ -48,6 +50,7 @@ class Churn {
   readonly report: ChurnReport = {
     durationMs: 0,
     opened: 0,
+    racers: 0,
     connected: 0,
     inited: 0,
     logins: 0,
@@ -136,12 +139,16 @@ class Churn {
     const gateway = config.gateways[n % config.gateways.length];
     const http = config.httpNodes[Math.floor(Math.random() * config.httpNodes.length)];
     const socket = new WebSocket(gateway, { perMessageDeflate: false, handshakeTimeout: config.connectTimeoutMs });
+    const race = Math.random() < config.raceRatio ? (Math.random() < 0.5 ? 'bind' : 'join') : null;
+    // The others live longer on average, so that about perSecond × meanLifetime stay open at once.
+    const mean = config.meanLifetimeMs / (1 - config.raceRatio);
     const churner: Churner = {
       n,
       uid,
       gateway,
       socket,
-      lifetimeMs: Math.random() * 2 * config.meanLifetimeMs,
+      lifetimeMs: race ? -1 : Math.random() * 2 * mean,
+      race,
       openedAt: 0,
       clientId: '',
       closing: false,
@@ -153,13 +160,16 @@ class Churn {
     this.trackOpen();
     this.live.add(churner);
     this.report.opened++;
+    if (race) this.report.racers++;
     this.report.maxOpen = Math.max(this.report.maxOpen, this.live.size);
     // Logging in does not need the socket: it runs while the upgrade is in flight, as a page's would.
     const cookie = this.request(churner, 'login', () => login(this.agent, http, uid, config.requestTimeoutMs));
     socket.on('open', () => {
       this.report.connected++;
       churner.openedAt = Date.now();
-      churner.timer = setTimeout(() => this.end(churner), churner.lifetimeMs);
+      // A racer that never gets to its request (a failed login or bind) still ends, at the longest life.
+      const life = churner.race ? 2 * config.meanLifetimeMs : churner.lifetimeMs;
+      churner.timer = setTimeout(() => this.end(churner), life);
     });
     socket.on('ping', () => (churner.lastPingAt = Date.now()));
     socket.on('message', (data, isBinary) => {
@@ -187,6 +197,7 @@ class Churn {
     const session = await cookie;
     if (!session || churner.closing) return;
     const room = `room-${churner.n % this.config.rooms}`;
+    if (churner.race === 'bind') this.raceClose(churner);
     const bind = await this.request(churner, 'bind', () =>
       appRequest(this.agent, http, 'POST', '/bind', {
         cookie: session,
@@ -197,8 +208,9 @@ class Churn {
     if (!this.accept(churner, 'bind', bind)) return;
     churner.bound = true;
     this.report.bound++;
-    if (churner.closing || Math.random() >= this.config.joinRatio) return;
+    if (churner.closing || (churner.race !== 'join' && Math.random() >= this.config.joinRatio)) return;
     const topic = `topic-${churner.n % this.config.topics}`;
+    if (churner.race === 'join') this.raceClose(churner);
     const join = await this.request(churner, 'join', () =>
       appRequest(this.agent, http, 'POST', '/join', {
         cookie: session,
@@ -244,6 +256,15 @@ class Churn {
       this.latencies.push(performance.now() - started);
       this.inFlight--;
     }
+  }
+
+  /**
+   * Closes a racer while its request is in flight: at a random moment within about one request's round trip, so
+   * over many racers the close lands before, during and after the app's write into the index.
+   */
+  private raceClose(churner: Churner): void {
+    if (churner.timer) clearTimeout(churner.timer);
+    churner.timer = setTimeout(() => this.end(churner), Math.random() * this.config.raceWindowMs);
   }
 
   private end(churner: Churner): void {

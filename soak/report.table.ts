@@ -17,7 +17,10 @@ export function formatReport(report: SoakReport): string {
         `open at once: mean ${churn.meanOpen.toFixed(0)}, max ${churn.maxOpen}` +
         (churn.throttled ? `; ${n(churn.throttled)} skipped (too many open)` : ''),
     );
-    row('churn closes: clean / abrupt', `${n(churn.closedClean)} / ${n(churn.closedAbrupt)}`);
+    row(
+      'churn closes: clean / abrupt',
+      `${n(churn.closedClean)} / ${n(churn.closedAbrupt)}; ${n(churn.racers)} of the sockets closed during their bind or join`,
+    );
     row(
       'churn logins / binds / joins',
       `${n(churn.logins)} / ${n(churn.bound)} / ${n(churn.joined)}; answered after the close: ${n(churn.racedClose)} ` +
@@ -69,14 +72,13 @@ export function formatReport(report: SoakReport): string {
       ? `${JSON.stringify(index.final)} ${index.settledAfterMs === null ? `NOT ${JSON.stringify(index.expected)}` : `(settled in ${seconds(index.settledAfterMs)})`}`
       : 'not reached',
   );
-  if (index.keys) {
-    row(
-      'Redis index keys before / after',
-      `${index.keys.before} / ${index.keys.after}` +
-        (index.keys.extra.length || index.keys.missing.length
-          ? ` (${index.keys.extra.length} extra, ${index.keys.missing.length} missing)`
-          : ''),
-    );
+  for (const [what, diff] of [
+    ['Redis index keys before / after', index.keys],
+    ['Redis subscribed channels before / after', index.channels],
+  ] as const) {
+    if (!diff) continue;
+    const changed = diff.extra.length || diff.missing.length;
+    row(what, `${diff.before} / ${diff.after}` + (changed ? ` (${diff.extra.length} extra, ${diff.missing.length} missing)` : ''));
   }
   row('wall time (setup and checks included)', seconds(report.wallMs));
 
@@ -97,15 +99,17 @@ export function formatReport(report: SoakReport): string {
     ...(watchers?.evidence ?? []),
     ...(churn?.cuts ?? []).slice(0, 8).map(
       (c) =>
-        `${c.uid} on ${c.gateway}: cut ${c.code}${c.reason ? ` "${c.reason}"` : ''} after ${seconds(c.ageMs)} of a planned ${seconds(c.lifetimeMs)}, ` +
+        `${c.uid} on ${c.gateway}: cut ${c.code}${c.reason ? ` "${c.reason}"` : ''} after ${seconds(c.ageMs)} ${c.lifetimeMs < 0 ? '(a racer)' : `of a planned ${seconds(c.lifetimeMs)}`}, ` +
         `${c.bound ? 'bound' : 'not bound'}, ${c.lastPingAgoMs === null ? 'never pinged' : `${seconds(c.lastPingAgoMs)} after its last ping`}`,
     ),
     ...(churn?.errorSamples ?? []).slice(0, 8),
     ...(pushes?.samples ?? []).slice(0, 5),
     ...index.belowWatchers,
     ...index.during.errors,
-    ...(index.keys?.extra ?? []).slice(0, 10).map((key) => `extra Redis key after the run: ${key}`),
-    ...(index.keys?.missing ?? []).slice(0, 10).map((key) => `Redis key missing after the run: ${key}`),
+    ...(index.keys?.extra ?? []).slice(0, 8).map((key) => `extra Redis key after the run: ${key}`),
+    ...(index.keys?.missing ?? []).slice(0, 8).map((key) => `Redis key missing after the run: ${key}`),
+    ...(index.channels?.extra ?? []).slice(0, 8).map((ch) => `still subscribed after the run: ${ch}`),
+    ...(index.channels?.missing ?? []).slice(0, 8).map((ch) => `no longer subscribed after the run: ${ch}`),
   ];
   if (evidence.length) out.push('Evidence:', ...evidence.map((line) => `  ${line}`));
   if (report.serverErrors.length) out.push('Server log lines at error/warning level:', ...report.serverErrors.map((l) => `  ${l}`));

@@ -18,7 +18,7 @@ import { Peer } from '../bench/lib/ipc';
 import { AppCluster } from './lib/app-cluster';
 import { keepAliveAgent, login, stats, type AppStats } from './lib/app-http';
 import type { ChurnConfig, ChurnProgress, ChurnReport } from './lib/churn.protocol';
-import { diffKeys, indexKeys } from './lib/index-keys';
+import { diffNames, indexSnapshot, type IndexSnapshot } from './lib/index-keys';
 import { Pusher } from './lib/pusher';
 import { compiledSoakDir, repoRoot } from './lib/repo-root';
 import { judgeRss, RssSampler } from './lib/rss-sampler';
@@ -83,6 +83,7 @@ class SoakRun {
         during: { samples: 0, minClients: Infinity, maxClients: 0, maxExcess: -Infinity, errors: [] },
         belowWatchers: [],
         keys: null,
+        channels: null,
       },
       rss: { verdicts: [], limitMib: o.rssLimitMib, warmupMs: o.rssWarmupMs, windowMs: o.rssWindowMs },
       serverErrors: [],
@@ -164,7 +165,7 @@ class SoakRun {
       throw new Error(`/stats never showed the watchers alone before the churn: ${JSON.stringify(baseline.stats)}`);
     }
     const redis = cluster.redis;
-    const keysBefore = redis ? await indexKeys(redis.url, cluster.prefix) : null;
+    const before = redis ? await indexSnapshot(redis.url, cluster.prefix) : null;
     const cookie = await login(this.agent, push, PUSHER_UID, REQUEST_TIMEOUT_MS);
     signal.throwIfAborted();
 
@@ -184,6 +185,8 @@ class SoakRun {
       perSecond: o.churnPerSecond,
       meanLifetimeMs: o.churnLifetimeMs,
       joinRatio: o.joinRatio,
+      raceRatio: o.raceRatio,
+      raceWindowMs: o.raceWindowMs,
       rooms: 16,
       topics: 8,
       uidPrefix: 'churn-',
@@ -233,9 +236,12 @@ class SoakRun {
     const final = await this.settleStats(push, expected);
     this.report.index.final = final.stats;
     this.report.index.settledAfterMs = final.ms;
-    if (redis && keysBefore) {
-      const keysAfter = await indexKeys(redis.url, cluster.prefix);
-      this.report.index.keys = { ...diffKeys(keysBefore, keysAfter), before: keysBefore.length, after: keysAfter.length };
+    if (redis && before) {
+      const after = await this.settleRedisIndex(redis.url, cluster.prefix, before);
+      for (const what of ['keys', 'channels'] as const) {
+        const diff = diffNames(before[what], after[what]);
+        this.report.index[what] = { ...diff, before: before[what].length, after: after[what].length };
+      }
     }
     const watchers = await this.watchers.request<WatchersReport>('report', { sent }, 30_000);
     const closed = await this.watchers.request<{ unanswered: number }>('close', { timeoutMs: 5_000 }, 15_000);
@@ -258,6 +264,20 @@ class SoakRun {
       await delay(POLL_EVERY_MS, undefined, { signal: this.abort.signal });
     }
     return { stats: last, ms: null };
+  }
+
+  /**
+   * Snapshots of the Redis index until it equals `before` (unsubscribing trails the last close a little), bounded
+   * by `settleMs`; the last snapshot either way.
+   */
+  private async settleRedisIndex(url: string, prefix: string, before: IndexSnapshot): Promise<IndexSnapshot> {
+    const started = Date.now();
+    const want = JSON.stringify(before);
+    for (;;) {
+      const now = await indexSnapshot(url, prefix);
+      if (JSON.stringify(now) === want || Date.now() - started > this.options.settleMs) return now;
+      await delay(POLL_EVERY_MS, undefined, { signal: this.abort.signal });
+    }
   }
 
   /** Waits (bounded) until every watcher that was not cut has seen the last number of both its channels. */

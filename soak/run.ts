@@ -4,8 +4,8 @@
  * summary per engine and exits 1 when any assertion failed (2 on bad arguments). Not part of `npm test`, which
  * runs a 20-second version (test/soak.e2e-spec.ts).
  *
- * Options: --minutes=N (default 10) or --seconds=S · --engines=memory,redis · --root=DIR (run DIR/dist/src/main.js,
- * e.g. another checkout, instead of this repository's) · --verbose
+ * Options: --minutes=N (default 10) or --seconds=S · --engines=memory,redis · --heartbeat=INTERVAL_MS/TIMEOUT_MS ·
+ * --root=DIR (run DIR/dist/src/main.js, e.g. another checkout, instead of this repository's) · --verbose
  */
 import { parseArgs } from '../bench/lib/common';
 import { formatReport } from './report.table';
@@ -20,7 +20,9 @@ async function main(): Promise<number> {
   try {
     args = parseArgs(process.argv.slice(2));
     for (const key of Object.keys(args)) {
-      if (!['minutes', 'seconds', 'engines', 'root', 'verbose'].includes(key)) throw new Error(`unknown option --${key}`);
+      if (!['minutes', 'seconds', 'engines', 'heartbeat', 'root', 'verbose'].includes(key)) {
+        throw new Error(`unknown option --${key}`);
+      }
     }
   } catch (error) {
     console.error(`soak: ${(error as Error).message}`);
@@ -32,13 +34,23 @@ async function main(): Promise<number> {
     console.error('soak: expected --minutes=N or --seconds=S (≥ 2 s in all) and --engines=memory,redis');
     return 2;
   }
+  const heartbeat = /^(\d+)\/(\d+)$/.exec(args.heartbeat ?? '');
+  if (args.heartbeat !== undefined && !heartbeat) {
+    console.error('soak: expected --heartbeat=INTERVAL_MS/TIMEOUT_MS');
+    return 2;
+  }
   const perEngineMs = Math.round(totalMs / engines.length);
   const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
   log(`soak: ${engines.join(' then ')}, ${(perEngineMs / 1000).toFixed(0)} s of load each`);
   const reports: SoakReport[] = [];
   for (const engine of engines) {
     const report = await runSoak(
-      soakOptions(engine, perEngineMs, { log, verbose: args.verbose === 'true', root: args.root }),
+      soakOptions(engine, perEngineMs, {
+        log,
+        verbose: args.verbose === 'true',
+        root: args.root,
+        ...(heartbeat ? { heartbeatIntervalMs: Number(heartbeat[1]), heartbeatTimeoutMs: Number(heartbeat[2]) } : {}),
+      }),
     );
     reports.push(report);
     console.log(`\n${formatReport(report)}\n`);

@@ -4,7 +4,7 @@
  */
 import type { AppStats } from './lib/app-http';
 import type { ChurnReport } from './lib/churn.protocol';
-import type { KeyDiff } from './lib/index-keys';
+import type { IndexDiff } from './lib/index-keys';
 import type { PusherSummary } from './lib/pusher';
 import type { RssVerdict } from './lib/rss-sampler';
 import type { Channel, WatcherCut } from './lib/watchers.protocol';
@@ -68,8 +68,9 @@ export interface SoakReport {
     during: { samples: number; minClients: number; maxClients: number; maxExcess: number; errors: string[] };
     /** Samples in which the index lacked some watcher (fewer clients, uids or groups than the watchers alone). */
     belowWatchers: string[];
-    /** Redis engine: index keys after the run against before the churn. */
-    keys: (KeyDiff & { before: number; after: number }) | null;
+    /** Redis engine: index keys, and channels the nodes subscribe to, after the run against before the churn. */
+    keys: (IndexDiff & { before: number; after: number }) | null;
+    channels: (IndexDiff & { before: number; after: number }) | null;
   };
   rss: { verdicts: RssVerdict[]; limitMib: number; warmupMs: number; windowMs: number };
   /** Lines logged by the servers at error level (first few per node). */
@@ -115,11 +116,16 @@ export function verdict(report: SoakReport): string[] {
   }
   if (index.belowWatchers.length) fail(`index lacked watchers during the run: ${index.belowWatchers[0]}`);
   if (index.during.errors.length) fail(`${index.during.errors.length} GET /stats failed during the run: ${index.during.errors[0]}`);
-  if (index.keys && (index.keys.extra.length || index.keys.missing.length)) {
-    fail(
-      `Redis index keys not back to the baseline: ${index.keys.extra.length} extra (${index.keys.extra.slice(0, 5).join(', ')})` +
-        `, ${index.keys.missing.length} missing (${index.keys.missing.slice(0, 5).join(', ')})`,
-    );
+  for (const [what, diff] of [
+    ['index keys', index.keys],
+    ['subscribed channels', index.channels],
+  ] as const) {
+    if (diff && (diff.extra.length || diff.missing.length)) {
+      fail(
+        `Redis ${what} not back to the baseline: ${diff.extra.length} extra (${diff.extra.slice(0, 3).join(', ')})` +
+          `, ${diff.missing.length} missing (${diff.missing.slice(0, 3).join(', ')})`,
+      );
+    }
   }
   for (const rss of report.rss.verdicts) {
     if (!rss.judged) continue;

@@ -7,10 +7,16 @@ export interface ChurnConfig {
   httpNodes: string[];
   /** New churn sockets per second. */
   perSecond: number;
-  /** Mean life of a churn socket from its open (uniform over 0…2×mean, so some close while their bind is in flight). */
+  /** Mean life of a churn socket from its open (racers included; the others live uniformly over 0…2×their mean). */
   meanLifetimeMs: number;
   /** Share of churners that also `POST /join` a second group after their bind. */
   joinRatio: number;
+  /**
+   * Share of churners that close while their bind (half of them) or their join (the other half) is in flight,
+   * within `raceWindowMs` of sending it: a close racing the write into the index, where entries leak.
+   */
+  raceRatio: number;
+  raceWindowMs: number;
   /** Churners bind with group `room-<n % rooms>` and join `topic-<n % topics>`. */
   rooms: number;
   topics: number;
@@ -42,7 +48,7 @@ export interface ChurnCut {
   at: number;
   /** How long it had been open. */
   ageMs: number;
-  /** Its planned life: it was cut this much before it meant to close. */
+  /** Its planned life (-1 for a racer, which closes during its request). */
   lifetimeMs: number;
   bound: boolean;
   /** Time since the last ping the server sent it (null: never pinged). */
@@ -53,6 +59,8 @@ export interface ChurnReport {
   durationMs: number;
   /** Sockets created. */
   opened: number;
+  /** Of those, racers (closed while their bind or join was in flight). */
+  racers: number;
   /** Sockets whose upgrade succeeded. */
   connected: number;
   /** Sockets that received their init frame. */
