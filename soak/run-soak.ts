@@ -429,7 +429,7 @@ class SoakRun {
     this.stopping = true;
     this.stopIndexChecks();
     this.sampler?.stop();
-    await Promise.race([this.pusher?.stop(), delay(REQUEST_TIMEOUT_MS + 1_000)]).catch(() => undefined);
+    if (this.pusher) await within(this.pusher.stop(), REQUEST_TIMEOUT_MS + 1_000).catch(() => undefined);
     if (this.report.pushes === null && this.pusher) this.report.pushes = this.pusher.result();
     await Promise.allSettled([this.churn?.kill(), this.watchers?.kill()]);
     if (this.cluster) {
@@ -459,6 +459,14 @@ function serverErrors(cluster: AppCluster): string[] {
     if (lines.length > 5) out.push(`node ${node.name}: … ${lines.length - 5} more`);
   }
   return out;
+}
+
+/** `promise`, or nothing after `ms` (the timer does not outlive it). */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }
 
 function fmtS(ms: number): string {
