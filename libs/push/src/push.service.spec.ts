@@ -16,6 +16,39 @@ async function rejection(call: () => unknown): Promise<unknown> {
   throw new Error('expected the call to fail, it succeeded');
 }
 
+/** Every PushService call that takes an argument (README API table); each must have a bad-argument case below. */
+const PUBLIC_CALLS_WITH_ARGUMENTS = [
+  'sendToClient',
+  'sendToUid',
+  'sendToGroup',
+  'sendToAll',
+  'bindUid',
+  'unbindUid',
+  'joinGroup',
+  'leaveGroup',
+  'ungroup',
+  'closeClient',
+  'destroyClient',
+  'closeUid',
+  'setSession',
+  'updateSession',
+  'getSession',
+  'isOnline',
+  'isUidOnline',
+  'isUidsOnline',
+  'getClientIdByUid',
+  'batchGetClientIdByUid',
+  'getUidByClientId',
+  'getGroupsByClientId',
+  'getAllClientSessions',
+  'getClientIdCountByGroup',
+  'batchGetClientIdCountByGroup',
+  'getClientIdListByGroup',
+  'getClientSessionsByGroup',
+  'getUidListByGroup',
+  'getUidCountByGroup',
+];
+
 describe('PushService', () => {
   let metrics: PushMetrics;
   let engine: MemoryEngine;
@@ -25,6 +58,13 @@ describe('PushService', () => {
   const other = createClientId(createNodeId());
   const malformed = 'not-a-client-id';
   const tooLong = 'x'.repeat(257); // default maxIdLength is 256
+  /** Strings with a lone UTF-16 surrogate (`!isWellFormed()`), each labelled for the test name. */
+  const ILL_FORMED: [string, string][] = [
+    ['"\\ud800" (lone high surrogate)', '\ud800'],
+    ['"\\udfff" (lone low surrogate)', '\udfff'],
+    ['"a\\ud83db" (high surrogate inside)', 'a\ud83db'],
+    ['"\\ude00\\ud83d" (a pair in the wrong order)', '\ude00\ud83d'],
+  ];
   const circular = (() => {
     const value: Record<string, unknown> = { a: 1 };
     value.self = value;
@@ -126,7 +166,41 @@ describe('PushService', () => {
       ['getClientSessionsByGroup: empty group', (s) => s.getClientSessionsByGroup('')],
       ['getUidListByGroup: over-long group', (s) => s.getUidListByGroup(tooLong)],
       ['getUidCountByGroup: empty group', (s) => s.getUidCountByGroup('')],
+      // ill-formed strings (#9): a lone UTF-16 surrogate has no UTF-8 form (Redis turned it into U+FFFD, so
+      // "\ud800" and "\ufffd" were the same group there)
+      ...illFormedCases(),
     ];
+
+    /** Every call that takes a uid or a group, with each ill-formed string in that place. */
+    function illFormedCases(): [string, Call][] {
+      const out: [string, Call][] = [];
+      for (const [label, bad] of ILL_FORMED) {
+        out.push(
+          [`sendToUid: uid ${label}`, (s) => s.sendToUid(bad, 'x')],
+          [`sendToUid: uid ${label} in a list`, (s) => s.sendToUid(['ok', bad], 'x')],
+          [`sendToGroup: group ${label}`, (s) => s.sendToGroup(bad, 'x')],
+          [`sendToGroup: group ${label} in a list`, (s) => s.sendToGroup(['g', bad], 'x')],
+          [`bindUid: uid ${label}`, (s) => s.bindUid(known, bad)],
+          [`joinGroup: group ${label}`, (s) => s.joinGroup(known, bad)],
+          [`leaveGroup: group ${label}`, (s) => s.leaveGroup(known, bad)],
+          [`ungroup: group ${label}`, (s) => s.ungroup(bad)],
+          [`closeUid: uid ${label}`, (s) => s.closeUid(bad)],
+          [`isUidOnline: uid ${label}`, (s) => s.isUidOnline(bad)],
+          [`isUidsOnline: uid ${label} in the list`, (s) => s.isUidsOnline(['u', bad])],
+          [`getClientIdByUid: uid ${label}`, (s) => s.getClientIdByUid(bad)],
+          [`batchGetClientIdByUid: uid ${label} in the list`, (s) => s.batchGetClientIdByUid([bad])],
+          [`getAllClientSessions: group ${label}`, (s) => s.getAllClientSessions(bad)],
+          [`getClientIdCountByGroup: group ${label}`, (s) => s.getClientIdCountByGroup(bad)],
+          [`batchGetClientIdCountByGroup: group ${label} in the list`, (s) => s.batchGetClientIdCountByGroup([bad])],
+          [`getClientIdListByGroup: group ${label}`, (s) => s.getClientIdListByGroup(bad)],
+          [`getClientIdListByGroup: group ${label} in a list`, (s) => s.getClientIdListByGroup(['g', bad])],
+          [`getClientSessionsByGroup: group ${label}`, (s) => s.getClientSessionsByGroup(bad)],
+          [`getUidListByGroup: group ${label}`, (s) => s.getUidListByGroup(bad)],
+          [`getUidCountByGroup: group ${label}`, (s) => s.getUidCountByGroup(bad)],
+        );
+      }
+      return out;
+    }
 
     it.each(cases)('%s', async (_label, call) => {
       const error = await rejection(() => call(service));
@@ -137,6 +211,36 @@ describe('PushService', () => {
         statusCode: 400,
         code: 'invalid_argument',
       });
+    });
+
+    // Issue 7 #12: 14 calls threw synchronously on a bad argument, so `push.sendToUid(bad, m).catch(log)` threw
+    // straight out of the caller. Every call must return a promise, rejected on a bad argument.
+    it.each(cases)('%s: returns a rejected promise, never throws (#12)', async (_label, call) => {
+      let result: unknown;
+      let thrown: unknown = null;
+      try {
+        result = call(service);
+      } catch (error) {
+        thrown = error;
+      }
+      expect({ threwSynchronously: thrown !== null }).toEqual({ threwSynchronously: false });
+      expect(typeof (result as Promise<unknown> | undefined)?.then).toBe('function');
+      await expect(result as Promise<unknown>).rejects.toBeInstanceOf(PushInvalidArgumentError);
+    });
+
+    it('the table covers every public call that takes an argument', () => {
+      const covered = new Set(cases.map(([label]) => label.slice(0, label.indexOf(':'))));
+      const missing = PUBLIC_CALLS_WITH_ARGUMENTS.filter((name) => !covered.has(name));
+      expect(missing).toEqual([]);
+      for (const name of PUBLIC_CALLS_WITH_ARGUMENTS) {
+        expect(typeof (PushService.prototype as unknown as Record<string, unknown>)[name]).toBe('function');
+      }
+    });
+
+    it('accepts well-formed strings beyond the BMP and U+FFFD itself (#9)', async () => {
+      await expect(service.sendToGroup('\ud83d\ude00', 'x')).resolves.toBe(0);
+      await expect(service.sendToUid(['\ufffd', 'caf\u00e9'], 'x')).resolves.toBe(0);
+      await expect(service.getClientIdCountByGroup('\ufffd')).resolves.toBe(0);
     });
 
     it('rejects in both forms: a thrown error and a rejected promise are caught alike', async () => {
@@ -249,7 +353,8 @@ describe('PushService', () => {
 
     it('reports the engine node id and zeroed metrics', () => {
       expect(service.nodeId).toBe(engine.nodeId);
-      expect(service.getMetrics()).toEqual({
+      const metrics = service.getMetrics();
+      expect(metrics).toMatchObject({
         connectionsOpened: 0,
         connectionsClosed: 0,
         framesDelivered: 0,
@@ -258,8 +363,20 @@ describe('PushService', () => {
         payloadTooLarge: 0,
         badFrames: 0,
         engineResyncs: 0,
-        rejectedUpgrades: { origin: 0, auth: 0, shuttingDown: 0, error: 0 },
+        // Issue 7 #7: every refusal by a limit is counted, under these names.
+        rejectedUpgrades: { origin: 0, auth: 0, shuttingDown: 0, error: 0, authTimeout: 0, capacity: 0, perAddress: 0 },
+        limitRefusals: { groups: 0, session: 0, fanoutQueue: 0 },
       });
+      // Whatever else is counted starts at zero too.
+      const leaves = (value: unknown): unknown[] =>
+        typeof value === 'object' && value !== null ? Object.values(value).flatMap(leaves) : [value];
+      expect(leaves(metrics).filter((v) => v !== 0)).toEqual([]);
+    });
+
+    it('getAllGroupIdCount counts groups (0 on an empty node)', async () => {
+      const call = (service as unknown as { getAllGroupIdCount?: () => Promise<number> }).getAllGroupIdCount;
+      expect(typeof call).toBe('function');
+      await expect(call!.call(service)).resolves.toBe(0);
     });
 
     it('getMetrics returns a detached copy', () => {
