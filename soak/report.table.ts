@@ -54,7 +54,7 @@ export function formatReport(report: SoakReport): string {
     row('watchers cut (close codes)', watchers.cut.length ? `${watchers.cut.length} (${fmtCodes(codes)})` : '0');
     row(
       'heartbeat as the watchers saw it',
-      `≥ ${watchers.minPings} pings each, longest gap ${seconds(watchers.maxPingGapMs)}; ` +
+      `≥ ${watchers.minPings} pings each, longest gap ${seconds(watchers.maxPingGapMs)}, ${watchers.latePings} over 1.5× the interval; ` +
         `watchers' event loop max delay ${watchers.eventLoopMaxMs} ms`,
     );
   }
@@ -89,12 +89,21 @@ export function formatReport(report: SoakReport): string {
       `RSS (MiB; medians of the first ${seconds(rss.windowMs)} after a ${seconds(rss.warmupMs)} warm-up and of the last ${seconds(rss.windowMs)}; ` +
         `limit ${rss.limitMib} MiB growth per node process)`,
       table(
-        ['process', 'first', 'last', 'max', 'growth', 'samples', 'judged'],
-        rss.verdicts.map((v) => [v.name, f1(v.firstMib), f1(v.lastMib), f1(v.maxMib), f1(v.growthMib), String(v.samples), v.judged ? 'yes' : 'shown only']),
+        ['process', 'first', 'last', 'max', 'growth', 'judged', 'trend over the load'],
+        rss.verdicts.map((v) => [
+          v.name,
+          f1(v.firstMib),
+          f1(v.lastMib),
+          f1(v.maxMib),
+          f1(v.growthMib),
+          v.judged ? 'yes' : 'shown only',
+          v.trend.map((mib) => mib.toFixed(0)).join(' → '),
+        ]),
       ),
     );
   }
   if (report.failures.length) out.push('Failures:', ...report.failures.map((line) => `  - ${line}`));
+  if (report.warnings.length) out.push('Warnings (not assertions):', ...report.warnings.map((line) => `  - ${line}`));
   const evidence = [
     ...(watchers?.evidence ?? []),
     ...(churn?.cuts ?? []).slice(0, 8).map(

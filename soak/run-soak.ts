@@ -85,7 +85,8 @@ class SoakRun {
         keys: null,
         channels: null,
       },
-      rss: { verdicts: [], limitMib: o.rssLimitMib, warmupMs: o.rssWarmupMs, windowMs: o.rssWindowMs },
+      rss: { verdicts: [], limitMib: o.rssLimitMib, warmupMs: o.rssWarmupMs, windowMs: o.rssWindowMs, samples: [] },
+      warnings: [],
       serverErrors: [],
       failures: [],
     };
@@ -155,6 +156,7 @@ class SoakRun {
       pusherUid: PUSHER_UID,
       requestTimeoutMs: REQUEST_TIMEOUT_MS,
       connectTimeoutMs: REQUEST_TIMEOUT_MS,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
     };
     this.watchers = this.fork('watchers', 'watchers.worker.js');
     await this.watchers.request('start', watchersConfig, 60_000);
@@ -392,6 +394,16 @@ class SoakRun {
         evidence.push(`${w.uid} (node ${w.node}, ${w.clientId.slice(0, 8)}…): ${problems.join('; ')}`);
       }
     }
+    const worst = [...report.watchers].sort((a, b) => b.maxPingGapMs - a.maxPingGapMs)[0];
+    const latePings = report.watchers.reduce((sum, w) => sum + w.latePings, 0);
+    if (latePings) {
+      const { heartbeatIntervalMs: interval, heartbeatTimeoutMs: timeout } = this.options;
+      this.report.warnings.push(
+        `${latePings} gap(s) between two pings of a watcher exceeded 1.5× the ${interval} ms interval; the longest, ` +
+          `${fmtS(worst.maxPingGapMs)} (timeout ${fmtS(timeout)}), for ${worst.uid} on node ${worst.node} ending at ` +
+          `${fmtS(worst.maxPingGapAt - this.loadStart)} into the load: a visit of the heartbeat was skipped`,
+      );
+    }
     this.report.watchers = {
       count: report.watchers.length,
       cut,
@@ -399,7 +411,11 @@ class SoakRun {
       misdelivered,
       evidence,
       minPings: Math.min(...report.watchers.map((w) => w.pings)),
-      maxPingGapMs: Math.max(...report.watchers.map((w) => w.maxPingGapMs)),
+      maxPingGapMs: worst?.maxPingGapMs ?? 0,
+      maxPingGap: worst
+        ? `${worst.uid} on node ${worst.node}, ending at ${fmtS(worst.maxPingGapAt - this.loadStart)} into the load`
+        : '-',
+      latePings,
       eventLoopMaxMs: report.eventLoopMaxMs,
       unansweredCloses,
     };
@@ -439,6 +455,7 @@ class SoakRun {
     this.agent.destroy();
     if (this.sampler) {
       this.report.rss.verdicts = judgeRss(this.sampler, this.options.rssWarmupMs, this.options.rssWindowMs);
+      this.report.rss.samples = this.sampler.samples;
     }
   }
 

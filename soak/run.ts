@@ -5,8 +5,10 @@
  * runs a 20-second version (test/soak.e2e-spec.ts).
  *
  * Options: --minutes=N (default 10) or --seconds=S · --engines=memory,redis · --heartbeat=INTERVAL_MS/TIMEOUT_MS ·
- * --root=DIR (run DIR/dist/src/main.js, e.g. another checkout, instead of this repository's) · --verbose
+ * --root=DIR (run DIR/dist/src/main.js, e.g. another checkout, instead of this repository's) · --json=FILE (every
+ * report, raw RSS samples included) · --verbose
  */
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from '../bench/lib/common';
 import { formatReport } from './report.table';
 import { runSoak } from './run-soak';
@@ -20,7 +22,7 @@ async function main(): Promise<number> {
   try {
     args = parseArgs(process.argv.slice(2));
     for (const key of Object.keys(args)) {
-      if (!['minutes', 'seconds', 'engines', 'heartbeat', 'root', 'verbose'].includes(key)) {
+      if (!['minutes', 'seconds', 'engines', 'heartbeat', 'root', 'json', 'verbose'].includes(key)) {
         throw new Error(`unknown option --${key}`);
       }
     }
@@ -54,6 +56,8 @@ async function main(): Promise<number> {
     );
     reports.push(report);
     console.log(`\n${formatReport(report)}\n`);
+    // Written after each engine, so an interrupted run keeps what it measured.
+    if (args.json) writeFileSync(args.json, JSON.stringify(reports, null, 1));
   }
   const failed = reports.filter((r) => r.failures.length);
   console.log(

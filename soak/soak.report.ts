@@ -6,7 +6,7 @@ import type { AppStats } from './lib/app-http';
 import type { ChurnReport } from './lib/churn.protocol';
 import type { IndexDiff } from './lib/index-keys';
 import type { PusherSummary } from './lib/pusher';
-import type { RssVerdict } from './lib/rss-sampler';
+import type { RssSample, RssVerdict } from './lib/rss-sampler';
 import type { Channel, WatcherCut } from './lib/watchers.protocol';
 import type { SoakEngine } from './soak.options';
 
@@ -52,6 +52,10 @@ export interface SoakReport {
     /** Heartbeat as the watchers saw it: fewest pings one got, longest gap between two pings of one socket. */
     minPings: number;
     maxPingGapMs: number;
+    /** Which watcher had the longest gap, and when (s into the load). */
+    maxPingGap: string;
+    /** Gaps over 1.5× the interval, summed over the watchers. */
+    latePings: number;
     eventLoopMaxMs: number;
     unansweredCloses: number;
   } | null;
@@ -72,8 +76,10 @@ export interface SoakReport {
     keys: (IndexDiff & { before: number; after: number }) | null;
     channels: (IndexDiff & { before: number; after: number }) | null;
   };
-  rss: { verdicts: RssVerdict[]; limitMib: number; warmupMs: number; windowMs: number };
-  /** Lines logged by the servers at error level (first few per node). */
+  rss: { verdicts: RssVerdict[]; limitMib: number; warmupMs: number; windowMs: number; samples: RssSample[] };
+  /** Worth a look but not an assertion of the issue (e.g. late pings that did not lead to a cut). */
+  warnings: string[];
+  /** Lines logged by the servers at error or warning level (first few per node). */
   serverErrors: string[];
   failures: string[];
 }

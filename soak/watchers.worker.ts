@@ -36,6 +36,8 @@ class Watcher {
   pings = 0;
   lastPingAt = 0;
   maxPingGapMs = 0;
+  maxPingGapAt = 0;
+  latePings = 0;
   misdelivered = 0;
   readonly misdeliveredSamples: string[] = [];
   readonly closed: Promise<void>;
@@ -46,6 +48,7 @@ class Watcher {
     readonly uid: string,
     readonly node: string,
     private readonly pusherUid: string,
+    private readonly heartbeatIntervalMs: number,
   ) {
     this.closed = new Promise((resolve) => (this.onClosed = resolve));
   }
@@ -57,7 +60,14 @@ class Watcher {
       const timer = setTimeout(() => reject(new Error(`${this.uid}: no init frame within ${timeoutMs} ms`)), timeoutMs);
       socket.on('ping', () => {
         const now = Date.now();
-        if (this.lastPingAt) this.maxPingGapMs = Math.max(this.maxPingGapMs, now - this.lastPingAt);
+        if (this.lastPingAt) {
+          const gap = now - this.lastPingAt;
+          if (gap > 1.5 * this.heartbeatIntervalMs) this.latePings++;
+          if (gap > this.maxPingGapMs) {
+            this.maxPingGapMs = gap;
+            this.maxPingGapAt = now;
+          }
+        }
         this.lastPingAt = now;
         this.pings++;
       });
@@ -119,6 +129,8 @@ class Watcher {
       misdeliveredSamples: this.misdeliveredSamples,
       pings: this.pings,
       maxPingGapMs: this.maxPingGapMs,
+      maxPingGapAt: this.maxPingGapAt,
+      latePings: this.latePings,
     };
   }
 
@@ -152,7 +164,7 @@ async function start(config: WatchersConfig): Promise<WatchersStarted> {
   const queue = [...config.watchers];
   const worker = async () => {
     for (let spec = queue.shift(); spec; spec = queue.shift()) {
-      const watcher = new Watcher(spec.uid, spec.node, config.pusherUid);
+      const watcher = new Watcher(spec.uid, spec.node, config.pusherUid, config.heartbeatIntervalMs);
       watchers.push(watcher);
       const [clientId, cookie] = await Promise.all([
         watcher.connect(spec.wsUrl, config.connectTimeoutMs),

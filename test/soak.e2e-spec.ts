@@ -10,7 +10,7 @@ import { soakOptions, type SoakEngine } from '../soak/soak.options';
  * on each engine against the example app as real processes (one node on memory; on Redis two gateway nodes and a
  * push-only node through which every push and /stats goes). ~150 churn sockets/s that log in, bind, join and drop
  * (half close(1000), half terminate(); a tenth close while their bind or join is in flight), 50 watchers receiving
- * 50 numbered pushes/s, a 3 s / 6 s heartbeat (see soak.options.ts for why not shorter). Every push must arrive
+ * 50 numbered pushes/s, a 3 s / 7.5 s heartbeat (see soak.options.ts for why not shorter). Every push must arrive
  * exactly once and in order, no healthy socket may be cut, the index (and on Redis its keys and subscriptions) must
  * come back to the watchers alone, and the servers' RSS must stay flat (a loose bound at this length).
  */

@@ -71,7 +71,11 @@ export interface RssVerdict {
   maxMib: number;
   growthMib: number;
   samples: number;
+  /** RSS at evenly spaced moments of the run (about `points` of them), MiB: the trend behind the two medians. */
+  trend: number[];
 }
+
+const TREND_POINTS = 8;
 
 /**
  * Growth of each process between the first window after the warm-up and the last window of the run (medians,
@@ -98,8 +102,14 @@ export function judgeRss(sampler: RssSampler, warmupMs: number, windowMs: number
       maxMib: round(Math.max(...series.map((s) => s.mib))),
       growthMib: round(lastMib - firstMib),
       samples: series.length,
+      trend: trendOf(series.map((s) => s.mib)),
     };
   });
+}
+
+function trendOf(values: number[]): number[] {
+  const count = Math.min(TREND_POINTS, values.length);
+  return Array.from({ length: count }, (_, i) => round(values[Math.round((i * (values.length - 1)) / Math.max(1, count - 1))]));
 }
 
 function median(values: number[]): number {

@@ -19,6 +19,8 @@ export interface WatchersConfig {
   pusherUid: string;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
+  /** The servers' heartbeat interval: a gap between two pings over 1.5× this is counted as a late ping. */
+  heartbeatIntervalMs: number;
 }
 
 export interface WatchersStarted {
@@ -55,6 +57,10 @@ export interface WatcherReport {
   /** Pings the server sent, and the longest gap between two (heartbeat cadence as this socket saw it). */
   pings: number;
   maxPingGapMs: number;
+  /** Epoch ms of the ping that ended the longest gap. */
+  maxPingGapAt: number;
+  /** Gaps between two pings longer than 1.5× the interval (a visit of the heartbeat skipped). */
+  latePings: number;
 }
 
 export interface WatchersReport {
