@@ -86,16 +86,18 @@ export function formatReport(report: SoakReport): string {
   const rss = report.rss;
   if (rss.verdicts.length) {
     out.push(
-      `RSS (MiB; medians of the first ${seconds(rss.windowMs)} after a ${seconds(rss.warmupMs)} warm-up and of the last ${seconds(rss.windowMs)}; ` +
-        `limit ${rss.limitMib} MiB growth per node process)`,
+      `RSS (MiB; floor = lowest sample of the first ${seconds(rss.windowMs)} after a ${seconds(rss.warmupMs)} warm-up, ` +
+        `and of the last ${seconds(rss.windowMs)}; growth of the floor judged, limit ${rss.limitMib} MiB per node process)`,
       table(
-        ['process', 'first', 'last', 'max', 'growth', 'judged', 'trend over the load'],
+        ['process', 'floor first', 'floor last', 'growth', 'median first', 'median last', 'max', 'judged', 'trend over the load'],
         rss.verdicts.map((v) => [
           v.name,
           f1(v.firstMib),
           f1(v.lastMib),
-          f1(v.maxMib),
           f1(v.growthMib),
+          f1(v.firstMedianMib),
+          f1(v.lastMedianMib),
+          f1(v.maxMib),
           v.judged ? 'yes' : 'shown only',
           v.trend.map((mib) => mib.toFixed(0)).join(' → '),
         ]),

@@ -138,7 +138,10 @@ export function verdict(report: SoakReport): string[] {
     if (!Number.isFinite(rss.growthMib)) {
       if (!report.error) fail(`RSS of ${rss.name}: not enough samples`);
     } else if (rss.growthMib >= report.rss.limitMib) {
-      fail(`RSS of ${rss.name} grew ${rss.growthMib} MiB (${rss.firstMib} → ${rss.lastMib}), limit ${report.rss.limitMib} MiB`);
+      fail(
+        `RSS of ${rss.name} grew ${rss.growthMib} MiB (floor of the first window ${rss.firstMib} → of the last ` +
+          `${rss.lastMib}; medians ${rss.firstMedianMib} → ${rss.lastMedianMib}), limit ${report.rss.limitMib} MiB`,
+      );
     }
   }
   return failures;

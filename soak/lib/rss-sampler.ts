@@ -65,10 +65,14 @@ export class RssSampler {
 export interface RssVerdict {
   name: string;
   judged: boolean;
-  /** Median of the samples in the first window (after the warm-up) and in the last window, MiB. */
+  /** Lowest sample of the first window (after the warm-up) and of the last window, MiB: what GC leaves. */
   firstMib: number;
   lastMib: number;
+  /** Medians of the same windows, shown beside the floors (they move with where a GC cycle happens to be). */
+  firstMedianMib: number;
+  lastMedianMib: number;
   maxMib: number;
+  /** lastMib − firstMib: the judged figure. */
   growthMib: number;
   samples: number;
   /** RSS at evenly spaced moments of the run (about `points` of them), MiB: the trend behind the two medians. */
@@ -78,9 +82,12 @@ export interface RssVerdict {
 const TREND_POINTS = 8;
 
 /**
- * Growth of each process between the first window after the warm-up and the last window of the run (medians,
- * so one sample taken just before a GC does not decide). With windows of one minute this is the issue's
- * "growth between the first and the last minute".
+ * Growth of each process between the first window after the warm-up and the last window of the run, judged on
+ * the floor of each window (its lowest sample). Under churn a node's RSS is a sawtooth: garbage piles up between
+ * collections and goes, 20–50 MiB at a time, and a minute may hold a peak or not, so medians of two minutes
+ * differ by more than the bound with nothing retained (seen: +12.7 MiB on a memory node whose floor stayed at
+ * 120 MiB for five minutes). Memory that is kept raises the floor; garbage does not. With windows of one minute
+ * this is the issue's "growth between the first and the last minute".
  */
 export function judgeRss(sampler: RssSampler, warmupMs: number, windowMs: number): RssVerdict[] {
   const { samples } = sampler;
@@ -92,13 +99,15 @@ export function judgeRss(sampler: RssSampler, warmupMs: number, windowMs: number
     const afterWarmup = series.filter((s) => s.t >= warmupMs);
     const first = afterWarmup.filter((s) => s.t < (afterWarmup[0]?.t ?? 0) + windowMs).map((s) => s.mib);
     const last = series.filter((s) => s.t > end - windowMs).map((s) => s.mib);
-    const firstMib = median(first);
-    const lastMib = median(last);
+    const firstMib = first.length ? Math.min(...first) : NaN;
+    const lastMib = last.length ? Math.min(...last) : NaN;
     return {
       name: target.name,
       judged: target.judged,
       firstMib: round(firstMib),
       lastMib: round(lastMib),
+      firstMedianMib: round(median(first)),
+      lastMedianMib: round(median(last)),
       maxMib: round(Math.max(...series.map((s) => s.mib))),
       growthMib: round(lastMib - firstMib),
       samples: series.length,
