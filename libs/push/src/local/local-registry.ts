@@ -198,13 +198,12 @@ export class LocalRegistry {
 
   /**
    * Throws `PushLimitExceededError` (413) when a session, given as its JSON, passes `maxSessionBytes`, and counts
-   * it. Returns the JSON's size.
+   * it.
    */
-  checkSession(json: string): number {
+  checkSession(json: string): void {
     const max = this.limits.maxSessionBytes ?? Infinity;
-    // A JSON string's UTF-8 size is at most 3 bytes per UTF-16 unit: skip the exact count when that fits.
-    const bytes = json.length * 3 <= max ? json.length : Buffer.byteLength(json);
-    if (bytes <= max) return bytes;
+    // A JSON string's UTF-8 size is at most 3 bytes per UTF-16 unit: skip the exact count when that surely fits.
+    if (json.length * 3 <= max || Buffer.byteLength(json) <= max) return;
     this.metrics.limitRefusals.session++;
     throw new PushLimitExceededError('session_too_large', `a session may be at most ${max} bytes of JSON`, max);
   }
