@@ -7,7 +7,7 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { dieOnUncaught, serve } from '../bench/lib/ipc';
-import { appRequest, describeReply, keepAliveAgent, login, type AppReply } from './lib/app-http';
+import { appRequest, describeReply, keepAliveAgent, login, staleSocketRetryCount, type AppReply } from './lib/app-http';
 import type { ChurnConfig, ChurnCut, ChurnProgress, ChurnReport } from './lib/churn.protocol';
 
 dieOnUncaught('churn');
@@ -73,6 +73,7 @@ class Churn {
     httpP50Ms: 0,
     httpP99Ms: 0,
     eventLoopMaxMs: 0,
+    staleSocketRetries: 0,
   };
 
   constructor(private readonly config: ChurnConfig) {}
@@ -118,6 +119,7 @@ class Churn {
     this.report.httpP50Ms = round(at(0.5));
     this.report.httpP99Ms = round(at(0.99));
     this.report.eventLoopMaxMs = round(this.loop.max / 1e6);
+    this.report.staleSocketRetries = staleSocketRetryCount();
     this.loop.disable();
     this.agent.destroy();
     return this.report;
@@ -203,6 +205,7 @@ class Churn {
         cookie: session,
         body: { client_id: churner.clientId, group: room },
         timeoutMs: this.config.requestTimeoutMs,
+        retryStaleSocket: true,
       }),
     );
     if (!this.accept(churner, 'bind', bind)) return;
@@ -216,6 +219,7 @@ class Churn {
         cookie: session,
         body: { client_id: churner.clientId, group: topic },
         timeoutMs: this.config.requestTimeoutMs,
+        retryStaleSocket: true,
       }),
     );
     if (this.accept(churner, 'join', join)) this.report.joined++;

@@ -26,7 +26,10 @@ export function formatReport(report: SoakReport): string {
       `${n(churn.logins)} / ${n(churn.bound)} / ${n(churn.joined)}; answered after the close: ${n(churn.racedClose)} ` +
         `(${n(churn.racedCloseOk)} of them 200)`,
     );
-    row('churn HTTP latency p50 / p99', `${churn.httpP50Ms} / ${churn.httpP99Ms} ms`);
+    row(
+      'churn HTTP latency p50 / p99',
+      `${churn.httpP50Ms} / ${churn.httpP99Ms} ms; sent again after a keep-alive race: ${churn.staleSocketRetries}`,
+    );
     row('churn sockets cut by the server', churn.cut ? `${churn.cut} (codes ${fmtCodes(churn.cutCodes)})` : '0');
     row('churn errors', String(churn.errors + churn.unansweredCloses + churn.unexpectedFrames));
   }

@@ -5,6 +5,7 @@
  * runs a 20-second version (test/soak.e2e-spec.ts).
  *
  * Options: --minutes=N (default 10) or --seconds=S · --engines=memory,redis · --heartbeat=INTERVAL_MS/TIMEOUT_MS ·
+ * --rss-warmup-s=S (RSS samples ignored before S seconds of load; default 10, the issue's "first minute") ·
  * --root=DIR (run DIR/dist/src/main.js, e.g. another checkout, instead of this repository's) · --json=FILE (every
  * report, raw RSS samples included) · --verbose
  */
@@ -22,7 +23,7 @@ async function main(): Promise<number> {
   try {
     args = parseArgs(process.argv.slice(2));
     for (const key of Object.keys(args)) {
-      if (!['minutes', 'seconds', 'engines', 'heartbeat', 'root', 'json', 'verbose'].includes(key)) {
+      if (!['minutes', 'seconds', 'engines', 'heartbeat', 'rss-warmup-s', 'root', 'json', 'verbose'].includes(key)) {
         throw new Error(`unknown option --${key}`);
       }
     }
@@ -41,6 +42,11 @@ async function main(): Promise<number> {
     console.error('soak: expected --heartbeat=INTERVAL_MS/TIMEOUT_MS');
     return 2;
   }
+  const rssWarmupS = args['rss-warmup-s'] === undefined ? undefined : Number(args['rss-warmup-s']);
+  if (rssWarmupS !== undefined && !(rssWarmupS >= 0)) {
+    console.error('soak: expected --rss-warmup-s=SECONDS');
+    return 2;
+  }
   const perEngineMs = Math.round(totalMs / engines.length);
   const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
   log(`soak: ${engines.join(' then ')}, ${(perEngineMs / 1000).toFixed(0)} s of load each`);
@@ -52,6 +58,7 @@ async function main(): Promise<number> {
         verbose: args.verbose === 'true',
         root: args.root,
         ...(heartbeat ? { heartbeatIntervalMs: Number(heartbeat[1]), heartbeatTimeoutMs: Number(heartbeat[2]) } : {}),
+        ...(rssWarmupS !== undefined ? { rssWarmupMs: rssWarmupS * 1000 } : {}),
       }),
     );
     reports.push(report);

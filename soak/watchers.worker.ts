@@ -174,6 +174,7 @@ async function start(config: WatchersConfig): Promise<WatchersStarted> {
         cookie,
         body: { client_id: clientId, group: config.group },
         timeoutMs: config.requestTimeoutMs,
+        retryStaleSocket: true,
       });
       if (bind.status !== 200 || !bind.body?.groups?.includes(config.group)) {
         throw new Error(`${spec.uid}: POST /bind answered ${describeReply(bind)}`);

@@ -16,15 +16,50 @@ export interface AppRequest {
   cookie?: string;
   body?: unknown;
   timeoutMs?: number;
+  /**
+   * Send it again, once, when a reused keep-alive connection turns out to have been closed by the server (reset
+   * before any answer): the known race of keep-alive, where the request never reached the app (Node's docs
+   * suggest exactly this retry). Only for requests that may safely run twice (login, bind, join, /stats), never
+   * for a push.
+   */
+  retryStaleSocket?: boolean;
 }
 
-/** A keep-alive agent for one load source; `maxSockets` bounds the connections it opens to each node. */
+let staleSocketRetries = 0;
+
+/** How many requests of this process were sent again after a keep-alive race (reported, so none is hidden). */
+export function staleSocketRetryCount(): number {
+  return staleSocketRetries;
+}
+
+/**
+ * A keep-alive agent for one load source; `maxSockets` bounds the connections it opens to each node. FIFO, so
+ * under steady load every pooled connection is reused in turn and none idles into the server's keep-alive
+ * timeout (5 s), where reusing it races the server closing it.
+ */
 export function keepAliveAgent(maxSockets = 32): http.Agent {
-  return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'fifo' });
 }
 
 /** One JSON request to `base` (`http://127.0.0.1:PORT`). Rejects on network errors and timeouts only. */
-export function appRequest<T = any>(
+export async function appRequest<T = any>(
+  agent: http.Agent,
+  base: string,
+  method: 'GET' | 'POST',
+  path: string,
+  options: AppRequest = {},
+): Promise<AppReply<T>> {
+  try {
+    return await sendOnce<T>(agent, base, method, path, options);
+  } catch (error) {
+    const { code, reusedSocket } = error as { code?: string; reusedSocket?: boolean };
+    if (!options.retryStaleSocket || !reusedSocket || (code !== 'ECONNRESET' && code !== 'EPIPE')) throw error;
+    staleSocketRetries++;
+    return sendOnce<T>(agent, base, method, path, options);
+  }
+}
+
+function sendOnce<T>(
   agent: http.Agent,
   base: string,
   method: 'GET' | 'POST',
@@ -61,14 +96,17 @@ export function appRequest<T = any>(
       },
     );
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
+    req.on('error', (error: Error & { reusedSocket?: boolean }) => {
+      error.reusedSocket = req.reusedSocket;
+      reject(error);
+    });
     req.end(payload);
   });
 }
 
 /** `POST /login {uid}` and the Cookie header it sets (fails unless the app answered 200 with a cookie). */
 export async function login(agent: http.Agent, base: string, uid: string, timeoutMs?: number): Promise<string> {
-  const reply = await appRequest(agent, base, 'POST', '/login', { body: { uid }, timeoutMs });
+  const reply = await appRequest(agent, base, 'POST', '/login', { body: { uid }, timeoutMs, retryStaleSocket: true });
   if (reply.status !== 200 || !reply.cookie) {
     throw new Error(`POST /login {uid: ${uid}} on ${base}: ${reply.status} ${JSON.stringify(reply.body)}`);
   }
@@ -83,7 +121,7 @@ export interface AppStats {
 
 /** `GET /stats`: the cluster-wide counts of the index. */
 export async function stats(agent: http.Agent, base: string, timeoutMs = 5_000): Promise<AppStats> {
-  const reply = await appRequest<AppStats>(agent, base, 'GET', '/stats', { timeoutMs });
+  const reply = await appRequest<AppStats>(agent, base, 'GET', '/stats', { timeoutMs, retryStaleSocket: true });
   if (reply.status !== 200) throw new Error(`GET /stats on ${base}: ${reply.status} ${JSON.stringify(reply.body)}`);
   return reply.body;
 }

@@ -97,4 +97,6 @@ export interface ChurnReport {
   httpP99Ms: number;
   /** Longest event-loop delay of the churn process (a stalled client would explain late pongs). */
   eventLoopMaxMs: number;
+  /** Requests sent again after a keep-alive race (see `AppRequest.retryStaleSocket`). */
+  staleSocketRetries: number;
 }
