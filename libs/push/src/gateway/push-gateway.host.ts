@@ -404,7 +404,9 @@ export class PushGatewayHost
       this.wheel.tick((conn) => {
         if (conn.socket.readyState !== WebSocket.OPEN) return;
         if (conn.lastSeen < now - heartbeat.timeout) silent.push(conn);
-        else if (now - conn.lastPing >= heartbeat.interval - tick) {
+        // Every visit pings, except a connection opened (or pinged) less than half an interval ago: a visit that
+        // came late must not make the next, punctual one skip its ping and double the gap.
+        else if (now - conn.lastPing >= heartbeat.interval / 2) {
           conn.lastPing = now;
           this.registry.control(conn, 'ping');
         }
