@@ -228,7 +228,8 @@ export class PushGatewayHost
     }
     if (this.held >= this.options.maxConnections) {
       this.metrics.rejectedUpgrades.capacity++;
-      return refuse(done, 503, 'server_full', `this server holds its maximum of ${this.options.maxConnections} connections`);
+      const max = this.options.maxConnections;
+      return refuse(done, 503, 'server_full', `this server holds its maximum of ${max} connections`);
     }
     const address = info.req.socket.remoteAddress;
     if ((this.perAddress.get(address ?? '') ?? 0) >= this.options.maxConnectionsPerAddress) {
