@@ -1,3 +1,4 @@
+import { originMatcher } from '@app/push';
 import type { NextFunction, Request, Response } from 'express';
 
 /** Methods that never change state here, so they are served whatever site asks (no CORS header lets it read). */
@@ -71,20 +72,7 @@ function isSameOrigin(origin: string, host: string | undefined): boolean {
 function trustedPredicate(trusted: TrustedOrigins): (origin: string) => boolean {
   if (trusted === undefined) return () => false;
   if (typeof trusted === 'function') return trusted;
-  const set = new Set(trusted.map(normaliseOrigin).filter((o) => o !== 'null'));
-  return (origin) => set.has(normaliseOrigin(origin));
-}
-
-/**
- * An origin in serialised form (lower-case scheme and host, no default port, no trailing slash) when it is an
- * http(s) URL; any other scheme (`capacitor://localhost`) verbatim, trimmed and lower-cased, as the push module does.
- */
-function normaliseOrigin(origin: string): string {
-  try {
-    const serialised = new URL(origin).origin;
-    if (serialised !== 'null') return serialised;
-  } catch {
-    // not a URL: compare verbatim
-  }
-  return origin.trim().toLowerCase();
+  // The same comparison as the gateway's allowedOrigins; a listed "null" never admits `Origin: null`.
+  const matches = originMatcher(trusted.filter((o) => o.trim().toLowerCase() !== 'null'));
+  return (origin) => matches(origin);
 }

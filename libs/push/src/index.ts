@@ -15,6 +15,7 @@ export { EncodedMessage } from './message/encoded-message';
 export { PushWsAdapter } from './gateway/push-ws.adapter';
 export { PushGatewayHost, type PushFrameErrorCode } from './gateway/push-gateway.host';
 export { isClientId, nodeIdOf, CLIENT_ID_LENGTH } from './identity/client-id';
+export { originMatcher } from './util/origin-matcher';
 export {
   PushClientNotFoundError,
   PushEngineUnavailableError,

@@ -1,5 +1,6 @@
 import type { PushHeartbeatOptions, PushModuleOptions } from './interfaces/push-module-options.interface';
 import { PUSH_DEFAULTS } from './push.constants';
+import { originMatcher } from './util/origin-matcher';
 
 /** The options with every default filled in and every value checked. */
 export interface ResolvedPushOptions extends Omit<Required<PushModuleOptions>, 'heartbeat' | 'authenticate' | 'allowedOrigins'> {
@@ -70,20 +71,5 @@ function positive(name: string, value: number): void {
 function originPredicate(allowed: PushModuleOptions['allowedOrigins']): ((origin: string) => boolean) | null {
   if (allowed === undefined) return null;
   if (typeof allowed === 'function') return allowed;
-  // Origins compare in their serialised form (lower-case scheme and host, no default port, no trailing slash).
-  const set = new Set(allowed.map(normaliseOrigin));
-  return (origin) => set.has(normaliseOrigin(origin));
-}
-
-function normaliseOrigin(origin: string): string {
-  // URL serialises every non-http(s) origin (capacitor://, chrome-extension://, file://) as the opaque "null",
-  // which would make them all equal to each other and to the literal `Origin: null` of sandboxed pages:
-  // those are compared verbatim instead.
-  try {
-    const serialised = new URL(origin).origin;
-    if (serialised !== 'null') return serialised;
-  } catch {
-    // not a URL: compare verbatim
-  }
-  return origin.trim().toLowerCase();
+  return originMatcher(allowed);
 }
