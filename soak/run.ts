@@ -5,7 +5,7 @@
  * runs a 20-second version (test/soak.e2e-spec.ts).
  *
  * Options: --minutes=N (default 10) or --seconds=S · --engines=memory,redis · --heartbeat=INTERVAL_MS/TIMEOUT_MS ·
- * --rss-warmup-s=S (RSS samples ignored before S seconds of load; default 10, the issue's "first minute") ·
+ * --rss-warmup-s=S (RSS samples ignored before S seconds of load; default 120 for runs of 4 minutes or more per engine, else 10) ·
  * --root=DIR (run DIR/dist/src/main.js, e.g. another checkout, instead of this repository's) · --json=FILE (every
  * report, raw RSS samples included) · --verbose
  */
