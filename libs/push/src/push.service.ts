@@ -26,10 +26,10 @@ export interface SendToAllOptions {
 
 /**
  * The push channel's public API: GatewayWorker's `Gateway::*` calls, typed and promise-returning. Every call
- * validates its arguments (a `PushInvalidArgumentError`, HTTP 400, names the bad one) and reports every failure
- * as a rejected promise, never a synchronous throw, so `push.sendToUid(uid, m).catch(log)` is safe; it encodes a message once,
+ * validates its arguments (a `PushInvalidArgumentError`, HTTP 400, names the bad one), encodes a message once,
  * and hands the rest to the engine, so it means the same on one process or a cluster, on a node with sockets
- * or a push-only one.
+ * or a push-only one. Every failure, a bad argument included, is a rejected promise, never a synchronous throw:
+ * `push.sendToUid(uid, m).catch(log)` is safe.
  */
 @Injectable()
 export class PushService {
