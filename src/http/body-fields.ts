@@ -1,3 +1,4 @@
+import { isWellFormedString } from '@app/push';
 import { BadRequestException } from '@nestjs/common';
 
 /** Longest client_id field accepted before the push module judges its shape (a real one is 48 characters). */
@@ -31,7 +32,7 @@ export function requiredString(body: Record<string, unknown>, field: string, max
  * so two different names would alias, or `encodeURIComponent` throws and the request ends in a 500.
  */
 export function wellFormed(value: string, field: string): string {
-  if (!(value as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+  if (!isWellFormedString(value)) {
     throw badRequest(`${field} must be well-formed Unicode (it contains a lone UTF-16 surrogate)`);
   }
   return value;

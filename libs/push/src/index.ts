@@ -16,6 +16,7 @@ export { PushWsAdapter } from './gateway/push-ws.adapter';
 export { PushGatewayHost, type PushFrameErrorCode } from './gateway/push-gateway.host';
 export { isClientId, nodeIdOf, CLIENT_ID_LENGTH } from './identity/client-id';
 export { originMatcher } from './util/origin-matcher';
+export { isWellFormedString } from './util/well-formed';
 export {
   PushClientNotFoundError,
   PushEngineUnavailableError,
