@@ -62,6 +62,11 @@ const LIMIT_STATUS: Record<PushLimitCode, [number, string]> = {
   fanout_queue_full: [HttpStatus.SERVICE_UNAVAILABLE, 'Service Unavailable'],
 };
 
+/** True for the `code` of a `PushLimitExceededError` (a reply from another node carries it as a string). */
+export function isPushLimitCode(code: unknown): code is PushLimitCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(LIMIT_STATUS, code);
+}
+
 /**
  * A call was refused because it would pass one of the module's bounds (`maxGroupsPerConnection` → 409,
  * `maxSessionBytes` → 413, `maxFanoutQueue` → 503). Nothing changed; `limit` is the bound that applies.

@@ -4,7 +4,7 @@ import {
   PushClientNotFoundError,
   PushEngineUnavailableError,
   PushLimitExceededError,
-  type PushLimitCode,
+  isPushLimitCode,
 } from '../../errors/push.errors';
 import { createNodeId, nodeIdOf } from '../../identity/client-id';
 import type { ClientInfo } from '../../interfaces/client-info.interface';
@@ -33,9 +33,6 @@ const BATCH = 500;
 
 /** A node's subscriber is deaf when its own probe has not come back for this many `reapInterval`s. */
 const DEAF_AFTER_INTERVALS = 1.5;
-
-/** Error codes that travel in a reply and are raised again, typed, on the calling node. */
-const LIMIT_CODES = new Set<string>(['too_many_groups', 'session_too_large', 'fanout_queue_full']);
 
 /**
  * Many processes and machines behind one Redis.
@@ -152,11 +149,8 @@ export class RedisEngine extends PushEngine {
     }
     this.pending.clear();
     // Leave the index as if this node had never been: whatever is still held goes, then the node itself.
-    const left = [...this.registry.connections()].map((conn) => conn.id);
     try {
-      for (let i = 0; i < left.length; i += BATCH) {
-        await this.scripts.pushUnregister(this.prefix, ...left.slice(i, i + BATCH));
-      }
+      await this.unregisterHeld();
       await this.cmd.zrem(this.key('nodes'), this.nodeId);
     } catch (error) {
       this.logger.warn(`could not remove this node's entries (the reaper will): ${(error as Error).message}`);
@@ -747,10 +741,7 @@ export class RedisEngine extends PushEngine {
         `withdrawing ${this.registry.size} connection(s) from the index and reconnecting it`,
     );
     try {
-      await this.forEachBatch(async (batch) => {
-        const ids = batch.map((conn) => conn.id);
-        if (ids.length) await this.scripts.pushUnregister(this.prefix, ...ids);
-      });
+      await this.unregisterHeld();
     } catch (error) {
       this.logger.warn(`could not withdraw this node's connections: ${(error as Error).message}`);
     }
@@ -758,6 +749,13 @@ export class RedisEngine extends PushEngine {
     this.metrics.subscriberResets++;
     this.needsResync = true;
     this.sub.disconnect(true);
+  }
+
+  /** Removes every connection this node holds from the index (its local registry is left as it is). */
+  private unregisterHeld(): Promise<number> {
+    return this.forEachBatch(async (batch) => {
+      if (batch.length) await this.scripts.pushUnregister(this.prefix, ...batch.map((conn) => conn.id));
+    });
   }
 
   /**
@@ -919,8 +917,8 @@ export class RedisEngine extends PushEngine {
 /** The error a holder node reported in its reply, typed again: a refused limit stays a limit, anything else is 503. */
 function remoteError(header: WireHeader): Error {
   const message = String(header.e);
-  if (typeof header.k === 'string' && LIMIT_CODES.has(header.k)) {
-    return new PushLimitExceededError(header.k as PushLimitCode, message, Number(header.l));
+  if (isPushLimitCode(header.k)) {
+    return new PushLimitExceededError(header.k, message, Number(header.l));
   }
   return new PushEngineUnavailableError(message);
 }
