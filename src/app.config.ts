@@ -82,10 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 
 /** A positive bound, or `off` for none (behind a reverse proxy every client shares the proxy's address). */
 function parseLimit(name: string, raw: string): number {
-  if (/^(off|none|infinity)$/i.test(raw)) return Infinity;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer or off, got "${raw}"`);
-  return value;
+  return /^(off|none|infinity)$/i.test(raw) ? Infinity : parsePositiveInteger(name, raw, Infinity, ' or off');
 }
 
 function parseNumber(name: string, raw: string | undefined, fallback: number): number {
@@ -95,11 +92,11 @@ function parseNumber(name: string, raw: string | undefined, fallback: number): n
   return value;
 }
 
-function parsePositiveInteger(name: string, raw: string | undefined, fallback: number): number {
+function parsePositiveInteger(name: string, raw: string | undefined, fallback: number, or = ''): number {
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isSafeInteger(value) || value < 1) {
-    throw new Error(`${name} must be a positive whole number, got "${raw}"`);
+    throw new Error(`${name} must be a positive whole number${or}, got "${raw}"`);
   }
   return value;
 }
