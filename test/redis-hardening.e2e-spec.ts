@@ -153,6 +153,39 @@ describe('#2 a node whose subscriber is silently partitioned', () => {
 
 // ---- #15 --------------------------------------------------------------------------------------------------------
 
+describe('#2 a node whose command connection is slow, not its subscriber', () => {
+  let proxy: TcpProxy;
+  let a: TestApp;
+
+  beforeAll(async () => {
+    proxy = await TcpProxy.start(redis.port);
+    // reapInterval 500: a probe unheard for 750 ms would call the subscriber deaf. nodeTtl and requestTimeout are
+    // long enough that neither the reaper nor a command timeout steps in while A's commands are held.
+    const engine = { type: 'redis' as const, prefix: uniquePrefix('slow'), nodeTtl: 4000, reapInterval: 500 };
+    a = await startApp({ engine: { ...engine, url: proxy.url, requestTimeout: 5000 } });
+  });
+  afterAll(async () => {
+    for (const conn of proxy.connections) conn.resume();
+    await a.close();
+    await proxy.close();
+  });
+
+  it('does not blame the subscriber for probes that Redis has not accepted yet', async () => {
+    const c = await TestClient.connect(a.wsUrl);
+    const command = proxy.connections.find((conn) => !conn.subscriber)!;
+    const resetsBefore = a.push.getMetrics().subscriberResets;
+    command.pause();
+    // The scenario is a stretch of time: 4 x reapInterval of probes held on the command connection.
+    await sleep(2000);
+    expect(command.heldIncludes('probe')).toBe(true);
+    command.resume();
+    await eventually(() => a.push.isOnline(c.clientId));
+    await eventually(() => !command.heldIncludes('probe'));
+    expect(a.push.getMetrics().subscriberResets).toBe(resetsBefore);
+    await a.disconnect([c]);
+  });
+});
+
 describe('#15 calls for the clients of a node whose subscriber is reconnecting', () => {
   const prefix = uniquePrefix('p15');
   let proxy: TcpProxy;
