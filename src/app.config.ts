@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { PushModuleExtras, PushModuleOptions } from '@app/push';
+import type { PushModuleExtras, PushModuleOptions } from 'nest-push-channel';
 import { type CookieSecureMode, DEFAULT_LOGIN_TTL_SECONDS } from './auth/login-cookie';
 
 /** Everything the example app reads from its environment (see the README's "Environment" table). */

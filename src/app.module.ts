@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { PushModule } from '@app/push';
+import { PushModule } from 'nest-push-channel';
 import type { AppConfig } from './app.config';
 import { LoginController } from './auth/login.controller';
 import { LoginCookie } from './auth/login-cookie';

@@ -1,6 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { PushWsAdapter } from '@app/push';
+import { PushWsAdapter } from 'nest-push-channel';
 import type { AppConfig } from './app.config';
 import { AppModule } from './app.module';
 import { bodyErrorHandler } from './http/body-error.handler';

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { PushService } from '@app/push';
+import { PushService } from 'nest-push-channel';
 import { HttpClient, startApp, TestApp } from './support/test-app';
 import { TestClient, UpgradeRefused } from './support/test-client';
 import { waitFor } from './support/wait';

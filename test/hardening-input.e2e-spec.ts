@@ -1,4 +1,4 @@
-import { PushInvalidArgumentError } from '@app/push';
+import { PushInvalidArgumentError } from 'nest-push-channel';
 import { HttpClient, startApp, TestApp } from './support/test-app';
 import { TestClient } from './support/test-client';
 

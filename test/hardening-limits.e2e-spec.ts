@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { HttpException } from '@nestjs/common';
 import WebSocket, { type ClientOptions } from 'ws';
-import { PushLimitExceededError, type PushModuleOptions } from '@app/push';
+import { PushLimitExceededError, type PushModuleOptions } from 'nest-push-channel';
 import { HttpClient, startApp, TestApp } from './support/test-app';
 import { TestClient } from './support/test-client';
 
@@ -79,7 +79,7 @@ function options(extra: Record<string, unknown>): Partial<PushModuleOptions> {
 }
 
 describe('limits (#7)', () => {
-  it('PushLimitExceededError is exported from @app/push', () => {
+  it('PushLimitExceededError is exported from nest-push-channel', () => {
     expect(typeof PushLimitExceededError).toBe('function');
     expect(PushLimitExceededError.prototype).toBeInstanceOf(HttpException);
   });

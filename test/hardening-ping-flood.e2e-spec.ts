@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { randomInt } from 'node:crypto';
-import type { LocalRegistry } from '@app/push';
-import { PUSH_LOCAL_REGISTRY } from '@app/push/push.constants';
+import type { LocalRegistry } from 'nest-push-channel';
+import { PUSH_LOCAL_REGISTRY } from '../libs/push/src/push.constants';
 import { startApp, TestApp } from './support/test-app';
 import { TestClient } from './support/test-client';
 import { waitFor } from './support/wait';

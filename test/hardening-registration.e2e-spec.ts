@@ -1,6 +1,6 @@
 import { Injectable, Module, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { PushModule, PushService, PushWsAdapter } from '@app/push';
+import { PushModule, PushService, PushWsAdapter } from 'nest-push-channel';
 import { TestClient } from './support/test-client';
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { PushEngineUnavailableError } from '@app/push';
+import { PushEngineUnavailableError } from 'nest-push-channel';
 import { RedisServer } from './support/redis-server';
 import { startApp, TestApp } from './support/test-app';
 import { TestClient } from './support/test-client';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { PushClientNotFoundError, PushEngineUnavailableError } from '@app/push';
+import { PushClientNotFoundError, PushEngineUnavailableError } from 'nest-push-channel';
 import { RedisServer } from './support/redis-server';
 import { TcpProxy, type ProxyConnection } from './support/tcp-proxy';
 import { startApp, TestApp } from './support/test-app';

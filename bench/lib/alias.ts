@@ -1,11 +1,11 @@
 /**
- * Resolves the `@app/push` alias at run time for code compiled into `dist-bench/` (the example app in `src/`
+ * Resolves the `nest-push-channel` path mapping at run time for code compiled into `dist-bench/` (the example app in `src/`
  * imports the module by its alias; tsc keeps the specifier as written). Import this first.
  */
 import Module = require('node:module');
 import { join, resolve } from 'node:path';
 
-const ALIAS = '@app/push';
+const ALIAS = 'nest-push-channel';
 /** dist-bench/libs/push/src (this file is dist-bench/bench/lib/alias.js). */
 const TARGET = resolve(__dirname, '..', '..', 'libs', 'push', 'src');
 

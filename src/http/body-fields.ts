@@ -1,4 +1,4 @@
-import { isWellFormedString } from '@app/push';
+import { isWellFormedString } from 'nest-push-channel';
 import { BadRequestException } from '@nestjs/common';
 
 /** Longest client_id field accepted before the push module judges its shape (a real one is 48 characters). */

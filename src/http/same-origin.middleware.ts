@@ -1,4 +1,4 @@
-import { originMatcher } from '@app/push';
+import { originMatcher } from 'nest-push-channel';
 import type { NextFunction, Request, Response } from 'express';
 
 /** Methods that never change state here, so they are served whatever site asks (no CORS header lets it read). */

@@ -1,5 +1,5 @@
 import { Body, Controller, ForbiddenException, HttpCode, Post, UseGuards } from '@nestjs/common';
-import { PushClientNotFoundError, PushService } from '@app/push';
+import { PushClientNotFoundError, PushService } from 'nest-push-channel';
 import { MAX_UID_LENGTH } from '../auth/auth.constants';
 import { CurrentUid } from '../auth/current-uid.decorator';
 import { LoggedInGuard } from '../auth/logged-in.guard';

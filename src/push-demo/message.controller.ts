@@ -1,5 +1,5 @@
 import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
-import { PushService, type JsonValue } from '@app/push';
+import { PushService, type JsonValue } from 'nest-push-channel';
 import { MAX_UID_LENGTH } from '../auth/auth.constants';
 import { CurrentUid } from '../auth/current-uid.decorator';
 import { LoggedInGuard } from '../auth/logged-in.guard';

@@ -1,5 +1,5 @@
 import { Controller, Get, Param } from '@nestjs/common';
-import { PushService } from '@app/push';
+import { PushService } from 'nest-push-channel';
 import { wellFormed } from '../http/body-fields';
 
 /**

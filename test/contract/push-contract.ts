@@ -1,5 +1,5 @@
-import type { PushCloseEvent, PushEvents, PushService } from '@app/push';
-import { PushClientNotFoundError } from '@app/push';
+import type { PushCloseEvent, PushEvents, PushService } from 'nest-push-channel';
+import { PushClientNotFoundError } from 'nest-push-channel';
 import { TestClient } from '../support/test-client';
 import { waitFor } from '../support/wait';
 

@@ -1,5 +1,5 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { PushEvents, PushService } from '@app/push';
+import { PushEvents, PushService } from 'nest-push-channel';
 import { AppConfig, loadConfig } from '../../src/app.config';
 import { createApp } from '../../src/bootstrap';
 
