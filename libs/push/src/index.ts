@@ -7,7 +7,7 @@ export { PushEvents } from './push-events.service';
 export { PushMetrics, type PushMetricsSnapshot } from './push-metrics.service';
 export { PushEngine, type PushEngineContext, type InitialBinding } from './engine/push.engine';
 export { MemoryEngine } from './engine/memory.engine';
-export type { RedisEngineOptions } from './engine/redis/redis-engine.options';
+export type { RedisEngineOptions, RedisConnectionOptions } from './engine/redis/redis-engine.options';
 export { LocalRegistry, type LocalRegistryLimits } from './local/local-registry';
 export { LocalConnection, type ServerCloseReason } from './local/local-connection';
 export { serialWrite, serialWriteAll, MAX_PENDING_WRITES, type WriteQueue } from './local/connection-writes';
@@ -17,6 +17,7 @@ export { PushGatewayHost, type PushFrameErrorCode } from './gateway/push-gateway
 export { isClientId, nodeIdOf, CLIENT_ID_LENGTH } from './identity/client-id';
 export { originMatcher } from './util/origin-matcher';
 export { isWellFormedString } from './util/well-formed';
+export { PushMissingPeerError, type OptionalPeer } from './util/optional-peer';
 export {
   PushClientNotFoundError,
   PushEngineUnavailableError,

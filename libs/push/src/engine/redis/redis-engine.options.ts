@@ -1,4 +1,23 @@
-import type { RedisOptions } from 'ioredis';
+import type { ConnectionOptions } from 'node:tls';
+
+/**
+ * Options handed to ioredis's constructor as they are (its `RedisOptions`). Declared here without ioredis's own
+ * types because ioredis is an optional peer: the package's type declarations must compile in an app that does not
+ * install it. To have them checked against ioredis's, write `redis: { … } satisfies RedisOptions`.
+ */
+export interface RedisConnectionOptions {
+  username?: string;
+  password?: string;
+  /** Database number; overrides the URL's `/db`. */
+  db?: number;
+  /** TLS options; `{}` for TLS with Node's defaults (or use a `rediss://` URL). */
+  tls?: ConnectionOptions;
+  /** Connection name shown by `CLIENT LIST`. */
+  connectionName?: string;
+  connectTimeout?: number;
+  /** Any other ioredis option. */
+  [option: string]: unknown;
+}
 
 /** The Redis engine: many processes and machines share one Redis for the index and for routing. */
 export interface RedisEngineOptions {
@@ -6,7 +25,7 @@ export interface RedisEngineOptions {
   /** Connection URL (`redis://[:password@]host:port[/db]`). Default `redis://127.0.0.1:6379`. */
   url?: string;
   /** Extra ioredis options (TLS, password, …). The engine sets its own retry and offline-queue behaviour. */
-  redis?: RedisOptions;
+  redis?: RedisConnectionOptions;
   /** Prefix of every key and channel, so several apps can share a Redis. Default `push:`. */
   prefix?: string;
   /**
@@ -21,7 +40,7 @@ export interface RedisEngineOptions {
 }
 
 /** The options with defaults filled in. */
-export type ResolvedRedisEngineOptions = Required<Omit<RedisEngineOptions, 'redis'>> & { redis: RedisOptions };
+export type ResolvedRedisEngineOptions = Required<Omit<RedisEngineOptions, 'redis'>> & { redis: RedisConnectionOptions };
 
 /** Fills in defaults and checks values. */
 export function resolveRedisEngineOptions(options: RedisEngineOptions): ResolvedRedisEngineOptions {
