@@ -20,7 +20,8 @@ export const OPTIONAL_PEERS = {
 
 /**
  * A feature was used whose optional peer dependency is not installed. The message says what to install, so the
- * app fails at start-up with that sentence instead of `Cannot find module …` and a require stack (kept as `cause`).
+ * app fails at start-up with that sentence instead of `Cannot find module …` and a require stack. Node's error is
+ * not kept as `cause`: loggers print a cause in full, and it would only repeat, at length, that the peer is missing.
  */
 export class PushMissingPeerError extends Error {
   /** Machine-readable, like the HTTP errors' `code`. */
@@ -29,12 +30,10 @@ export class PushMissingPeerError extends Error {
   constructor(
     /** The peer that is missing. */
     readonly peer: OptionalPeer,
-    cause?: unknown,
   ) {
     super(
       `nest-push-channel: ${peer.feature} needs the package "${peer.name}", which is not installed. ` +
         `Install it next to nest-push-channel: npm install ${peer.name}@"${peer.range}"`,
-      { cause },
     );
     this.name = 'PushMissingPeerError';
   }
@@ -50,13 +49,14 @@ export function requireOptionalPeer<T = unknown>(peer: OptionalPeer): T {
   try {
     return require(peer.name) as T;
   } catch (error) {
-    if (isNotFound(error, peer.name)) throw new PushMissingPeerError(peer, error);
+    if (isNotFound(error, peer.name)) throw new PushMissingPeerError(peer);
     throw error;
   }
 }
 
 /** True for Node's "Cannot find module '<name>'" about that very package (not about one of its dependencies). */
 function isNotFound(error: unknown, name: string): boolean {
-  if (!(error instanceof Error) || (error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') return false;
-  return error.message.startsWith(`Cannot find module '${name}'`);
+  // Duck-typed, not `instanceof Error`: a loader of another realm (Jest's, a VM context) throws its own Error.
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === 'MODULE_NOT_FOUND' && typeof message === 'string' && message.startsWith(`Cannot find module '${name}'`);
 }
