@@ -1,5 +1,8 @@
-import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { transpileModule, ModuleKind, ScriptTarget } from 'typescript';
 import { OPTIONAL_PEERS, PushMissingPeerError, requireOptionalPeer } from './optional-peer';
 
 const packageDir = join(__dirname, '..', '..');
@@ -44,26 +47,45 @@ describe('optional peers', () => {
     expect(error.cause).toBeUndefined();
   });
 
-  describe('a peer that is installed but fails to load', () => {
-    // Found from optional-peer.ts the way an installed peer is: in a node_modules above it (libs/push/node_modules,
-    // ignored by git), created for this test only.
-    const name = `push-test-broken-peer-${process.pid}`;
-    const dir = join(packageDir, 'node_modules', name);
+  describe("under plain Node (its own resolver and messages, not Jest's)", () => {
+    // optional-peer.ts compiled into a directory of its own, with a node_modules beside it, and run by node.
+    let dir = '';
     beforeAll(() => {
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', main: 'index.js' }));
-      writeFileSync(join(dir, 'index.js'), "require('push-test-absent-dependency');\n");
+      dir = mkdtempSync(join(tmpdir(), 'push-optional-peer-'));
+      const source = readFileSync(join(__dirname, 'optional-peer.ts'), 'utf8');
+      const options = { module: ModuleKind.CommonJS, target: ScriptTarget.ES2022 };
+      writeFileSync(join(dir, 'optional-peer.js'), transpileModule(source, { compilerOptions: options }).outputText);
+      const broken = join(dir, 'node_modules', 'broken-peer');
+      mkdirSync(broken, { recursive: true });
+      writeFileSync(join(broken, 'package.json'), JSON.stringify({ name: 'broken-peer', version: '1.0.0' }));
+      writeFileSync(join(broken, 'index.js'), "require('absent-dependency-of-the-peer');\n");
     });
-    afterAll(() => {
-      rmSync(dir, { recursive: true, force: true });
-      const parent = join(packageDir, 'node_modules');
-      if (readdirSync(parent).length === 0) rmdirSync(parent);
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    /** What `requireOptionalPeer` threw for `name` in a node process: the error's name and message. */
+    const tryIn = (name: string): { name: string; message: string } => {
+      const script =
+        `const { requireOptionalPeer } = require('./optional-peer');` +
+        `try { requireOptionalPeer({ name: ${JSON.stringify(name)}, range: '^1.0.0', feature: 'a test' }); ` +
+        `console.log('{}'); } catch (e) { console.log(JSON.stringify({ name: e.name, message: e.message })); }`;
+      return JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8' })) as {
+        name: string;
+        message: string;
+      };
+    };
+
+    it('turns a missing peer into PushMissingPeerError', () => {
+      expect(tryIn('absent-peer')).toEqual({
+        name: 'PushMissingPeerError',
+        message: expect.stringContaining('npm install absent-peer@"^1.0.0"'),
+      });
     });
 
     it("rethrows the peer's own missing dependency as it is: the install hint would be wrong", () => {
-      const peer = { name, range: '^1.0.0', feature: 'a test' };
-      expect(() => requireOptionalPeer(peer)).toThrow(/push-test-absent-dependency/);
-      expect(() => requireOptionalPeer(peer)).not.toThrow(PushMissingPeerError);
+      expect(tryIn('broken-peer')).toEqual({
+        name: 'Error',
+        message: expect.stringMatching(/^Cannot find module 'absent-dependency-of-the-peer'/),
+      });
     });
   });
 });
