@@ -6,7 +6,9 @@ import type { ConnectionOptions } from 'node:tls';
  * install it. To have them checked against ioredis's, write `redis: { … } satisfies RedisOptions`.
  */
 export interface RedisConnectionOptions {
+  /** ACL user (Redis 6+). */
   username?: string;
+  /** Password (`AUTH`); the URL's password works too. */
   password?: string;
   /** Database number; overrides the URL's `/db`. */
   db?: number;
@@ -14,6 +16,7 @@ export interface RedisConnectionOptions {
   tls?: ConnectionOptions;
   /** Connection name shown by `CLIENT LIST`. */
   connectionName?: string;
+  /** ms to wait for the connection to open. */
   connectTimeout?: number;
   /** Any other ioredis option. */
   [option: string]: unknown;
