@@ -1,9 +1,11 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { APP_PIPE } from '@nestjs/core';
 import { PushModule } from 'nest-push-channel';
 import type { AppConfig } from './app.config';
 import { LoginController } from './auth/login.controller';
 import { LoginCookie } from './auth/login-cookie';
 import { DemoPageController } from './demo/demo-page.controller';
+import { AppValidationPipe } from './http/validation/app-validation.pipe';
 import { BindController } from './push-demo/bind.controller';
 import { MessageController } from './push-demo/message.controller';
 import { StatsController } from './push-demo/stats.controller';
@@ -18,6 +20,8 @@ export class AppModule {
       imports: [PushModule.forRoot(config.push)],
       controllers: [DemoPageController, LoginController, BindController, MessageController, StatsController],
       providers: [
+        // Request DTOs are validated here, not in main.ts, so tests and `npm start` share one pipe.
+        { provide: APP_PIPE, useClass: AppValidationPipe },
         {
           provide: LoginCookie,
           useValue: new LoginCookie(config.cookieSecret, {
