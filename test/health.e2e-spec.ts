@@ -22,7 +22,7 @@ interface Health {
 
 async function health(t: TestApp): Promise<Health> {
   const res = await fetch(`${t.baseUrl}/health`);
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as Health['body'] };
 }
 
 const POLL_GAP_MS = 20;
