@@ -19,8 +19,11 @@ export interface InitialBinding {
   session?: PushSession;
 }
 
-/** How an engine and its backend are doing, for health checks (`PushEngine.health`). */
-export interface PushEngineHealth {
+/**
+ * How an engine and its backend are doing, for health checks (`PushEngine.health`). A type rather than an interface
+ * so that it is assignable to a plain record (health-check libraries take it as additional data).
+ */
+export type PushEngineHealth = {
   /** `memory`, `redis`, or a custom engine's class name. */
   engine: string;
   /** Whether the backend answered within the bound (true for an engine without one). */
@@ -35,7 +38,7 @@ export interface PushEngineHealth {
   subscriber?: 'up' | 'reconnecting' | 'deaf' | 'resyncing';
   /** What is wrong, in words, when something is. */
   message?: string;
-}
+};
 
 /**
  * Routes every call of `PushService` to the nodes that hold its targets and answers queries. The service and the
