@@ -1,23 +1,28 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { APP_PIPE } from '@nestjs/core';
 import { PushModule } from 'nest-push-channel';
 import type { AppConfig } from './app.config';
 import { LoginController } from './auth/login.controller';
 import { LoginCookie } from './auth/login-cookie';
 import { DemoPageController } from './demo/demo-page.controller';
+import { AppValidationPipe } from './http/validation/app-validation.pipe';
+import { OpsModule } from './ops/ops.module';
 import { BindController } from './push-demo/bind.controller';
 import { MessageController } from './push-demo/message.controller';
 import { StatsController } from './push-demo/stats.controller';
 
-/** The example app: a demo login, the bind and send controllers, operator stats, and the demo page. */
+/** The example app: a demo login, the bind and send controllers, operator stats, metrics, health and the demo page. */
 @Module({})
 export class AppModule {
   /** Builds the app module for one configuration (tests start several with different push options). */
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [PushModule.forRoot(config.push)],
+      imports: [PushModule.forRoot({ ...config.push, isGlobal: true }), OpsModule],
       controllers: [DemoPageController, LoginController, BindController, MessageController, StatsController],
       providers: [
+        // Request DTOs are validated here, not in main.ts, so tests and `npm start` share one pipe.
+        { provide: APP_PIPE, useClass: AppValidationPipe },
         {
           provide: LoginCookie,
           useValue: new LoginCookie(config.cookieSecret, {

@@ -148,7 +148,8 @@ describe('heartbeat after event-loop stalls', () => {
     const gaps = pings.flatMap((list) => list.slice(1).map((at, k) => at - list[k]));
     expect(pings.every((list) => list.length >= 4)).toBe(true);
     // Late ping + punctual ping: about INTERVAL + STALL at most (plus the stall that may delay its receipt here);
-    // the skipped visit gave 2 x INTERVAL - lateness, over 1.8 x INTERVAL.
-    expect(Math.max(...gaps)).toBeLessThan(1.6 * INTERVAL);
+    // the skipped visit gave 2 x INTERVAL - lateness, over 1.8 x INTERVAL. The bound sits just under that, not at
+    // 1.4 x, because a loaded CI machine adds its own scheduling delay (1.635 x seen with load 5 on 2 cores).
+    expect(Math.max(...gaps)).toBeLessThan(1.75 * INTERVAL);
   });
 });

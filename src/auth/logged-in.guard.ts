@@ -1,9 +1,11 @@
 import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
-import type { Request } from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
 import { LoginCookie } from './login-cookie';
 
-/** A request that passed `LoggedInGuard`. */
-export interface AuthenticatedRequest extends Request {
+/** A request (Express or Fastify) that passed `LoggedInGuard`. */
+export interface AuthenticatedRequest {
+  headers: IncomingHttpHeaders;
+  /** The logged-in uid, set by the guard. */
   uid: string;
 }
 

@@ -76,13 +76,44 @@ describe('LoginCookie', () => {
     expect(cookie.read(header(genuine))).toBe('carol');
   });
 
-  it('gives the cookie attributes: HttpOnly, SameSite=Lax, Max-Age = ttl, Secure per the request or forced', () => {
-    const base = { httpOnly: true, sameSite: 'lax', path: '/', maxAge: DEFAULT_LOGIN_TTL_SECONDS * 1000 };
-    expect(cookie.attributes(false)).toEqual({ ...base, secure: false });
-    expect(cookie.attributes(true)).toEqual({ ...base, secure: true });
-    const forced = new LoginCookie('secret', { secure: true, ttlSeconds: 5 });
-    expect(forced.attributes(false)).toEqual({ ...base, maxAge: 5000, secure: true });
-    expect(new LoginCookie('secret', { secure: false }).attributes(true).secure).toBe(false);
+  it('writes the login Set-Cookie line: Max-Age = ttl, Expires = now + ttl, HttpOnly, SameSite=Lax, not Secure over http', () => {
+    clock = T0 + 500;
+    const signed = encodeURIComponent(cookie.sign('alice'));
+    expect(cookie.loginHeader('alice', false)).toBe(
+      `push_demo_uid=${signed}; Max-Age=86400; Path=/; Expires=Wed, 02 Jan 2030 00:00:00 GMT; HttpOnly; SameSite=Lax`,
+    );
+  });
+
+  it('percent-encodes the value, so a uid with ; , = or spaces cannot add attributes', () => {
+    const line = cookie.loginHeader('a; Domain=evil.example, b=c', false);
+    expect(line.split('; ').slice(1)).toEqual(['Max-Age=86400', 'Path=/', expect.stringMatching(/^Expires=/), 'HttpOnly', 'SameSite=Lax']);
+    expect(cookie.read(line.split(';')[0])).toBe('a; Domain=evil.example, b=c');
+  });
+
+  it('marks the cookie Secure over https in auto mode, always when forced on, never when forced off', () => {
+    expect(cookie.loginHeader('alice', true)).toMatch(/; HttpOnly; Secure; SameSite=Lax$/);
+    const forced = new LoginCookie('secret', { secure: true, ttlSeconds: 5, now: () => clock });
+    expect(forced.loginHeader('alice', false)).toMatch(
+      /; Max-Age=5; Path=\/; Expires=Tue, 01 Jan 2030 00:00:05 GMT; HttpOnly; Secure; SameSite=Lax$/,
+    );
+    expect(forced.logoutHeader(false)).toMatch(/; Secure; SameSite=Lax$/);
+    const never = new LoginCookie('secret', { secure: false });
+    expect(never.loginHeader('alice', true)).not.toMatch(/Secure/);
+    expect(never.logoutHeader(true)).not.toMatch(/Secure/);
+  });
+
+  it('writes the logout Set-Cookie line: empty value, expired in 1970, same Path / HttpOnly / SameSite', () => {
+    expect(cookie.logoutHeader(false)).toBe(
+      'push_demo_uid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax',
+    );
+    expect(cookie.logoutHeader(true)).toBe(
+      'push_demo_uid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax',
+    );
+  });
+
+  it('reads back the cookie its own Set-Cookie line carries, as a browser returns it', () => {
+    const line = cookie.loginHeader('bob', false);
+    expect(cookie.read(`x=1; ${line.split(';')[0]}`)).toBe('bob');
   });
 
   it.each([0, -1, 1.5, NaN])('refuses a ttlSeconds of %p', (ttlSeconds) => {

@@ -1,6 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { parse as parseCookies } from 'cookie';
-import type { CookieOptions } from 'express';
+import { parse as parseCookies, serialize as serializeCookie, type SerializeOptions } from 'cookie';
+import { sign as signValue, unsign as unsignValue } from 'cookie-signature';
 import { LOGIN_COOKIE } from './auth.constants';
 
 /** How many verified cookie values are remembered (one per active browser, roughly). */
@@ -13,8 +12,9 @@ export const DEFAULT_LOGIN_TTL_SECONDS = 24 * 60 * 60;
 const EXPIRY = /^(0|[1-9]\d{0,14})$/;
 
 /**
- * When the cookie gets the `Secure` attribute: `'auto'` when the request itself arrived over https (Express's
- * `req.secure`, i.e. TLS on this socket; behind a TLS-terminating proxy use `true`), `true` always, `false` never.
+ * When the cookie gets the `Secure` attribute: `'auto'` when the request itself arrived over https (`req.protocol`
+ * on Express and Fastify alike, i.e. TLS on this socket; behind a TLS-terminating proxy use `true`), `true` always,
+ * `false` never.
  */
 export type CookieSecureMode = boolean | 'auto';
 
@@ -34,21 +34,26 @@ interface Verified {
 }
 
 /**
- * Signs and verifies the demo login cookie.
+ * Signs and verifies the demo login cookie, and writes its Set-Cookie lines.
  *
  * Format: `s:<expiresAt>.<uid>.<mac>`, the one Express's `res.cookie(…, { signed: true })` and cookie-parser use
- * (`s:<value>.<base64 HMAC-SHA256 of value>`), with the expiry (Unix seconds) inside the signed value, so it cannot
- * be extended without the secret: a copied cookie replays for at most the login's lifetime, not forever. The
- * browser is told the same lifetime (Max-Age). A cookie signed by an earlier version of the app (`s:<uid>.<mac>`,
+ * (`s:<value>.<base64 HMAC-SHA256 of value>`, made and checked in constant time by `cookie-signature`, the library
+ * both of them use), with the expiry (Unix seconds) inside the signed value, so it cannot be extended without the
+ * secret: a copied cookie replays for at most the login's lifetime, not forever. The browser is told the same
+ * lifetime (Max-Age). A cookie signed by an earlier version of the app (`s:<uid>.<mac>`,
  * no expiry) is refused, unless its uid itself happened to read `<digits>.<rest>`; changing `COOKIE_SECRET` when
  * upgrading drops every earlier cookie.
  *
  * Logout only clears the cookie in that browser: a copy taken before stays valid until its expiry (there is no
  * server-side session to revoke, and a per-process deny-list would not hold across a cluster).
  *
- * It is done here rather than by cookie-parser because every push request carries the cookie, and remembering the
- * values already verified saves an HMAC (three with cookie-parser) per request. A cached entry is exactly a string
- * once proven authentic with this secret, and its expiry is checked again on every read, so caching weakens nothing.
+ * Verified values are remembered (a bounded map, oldest out first) because every push request carries the cookie,
+ * and a cache hit skips the HMAC; this is why cookie-parser itself is not used (it verifies every signed cookie on
+ * every request, before any route runs). A cached entry is exactly a string once proven authentic with this
+ * secret, and its expiry is checked again on every read, so caching weakens nothing.
+ *
+ * The Set-Cookie lines are serialised with `cookie` (the package Express's `res.cookie` serialises with: same
+ * attributes, same order) and set with `header()`, so the controller needs nothing Express-only and runs on Fastify too.
  */
 export class LoginCookie {
   /** Lifetime of a login, in seconds. */
@@ -74,8 +79,7 @@ export class LoginCookie {
    * the next second, so it never lives shorter than its Max-Age).
    */
   sign(uid: string, expiresAt: number = Math.ceil(this.now() / 1000) + this.ttlSeconds): string {
-    const value = `${expiresAt}.${uid}`;
-    return `s:${value}.${this.mac(value)}`;
+    return `s:${signValue(`${expiresAt}.${uid}`, this.secret)}`;
   }
 
   /** The uid of a valid, unexpired login cookie in this Cookie header, or null (absent, unsigned, forged, expired). */
@@ -98,34 +102,40 @@ export class LoginCookie {
     return entry.uid;
   }
 
-  /** Attributes of the login cookie set on a response to a request that was (`https`) or was not over TLS. */
-  attributes(https: boolean): CookieOptions {
-    return {
-      httpOnly: true,
-      sameSite: 'lax',
-      path: '/',
-      secure: this.secure === 'auto' ? https : this.secure,
-      maxAge: this.ttlSeconds * 1000, // Express wants milliseconds; it sends Max-Age in seconds (and Expires)
-    };
+  /**
+   * The Set-Cookie header that logs `uid` in, on a response to a request that was (`https`) or was not over TLS:
+   * `push_demo_uid=<signed>; Max-Age=<ttl>; Path=/; Expires=<now + ttl>; HttpOnly[; Secure]; SameSite=Lax`.
+   */
+  loginHeader(uid: string, https: boolean): string {
+    return serializeCookie(LOGIN_COOKIE, this.sign(uid), {
+      ...this.attributes(https),
+      maxAge: this.ttlSeconds,
+      expires: new Date(this.now() + this.ttlSeconds * 1000),
+    });
+  }
+
+  /**
+   * The Set-Cookie header that clears the login cookie in the browser (empty value, expired in 1970), with the
+   * same Path, HttpOnly, Secure and SameSite as {@link loginHeader} so the browser replaces the same cookie.
+   */
+  logoutHeader(https: boolean): string {
+    return serializeCookie(LOGIN_COOKIE, '', { ...this.attributes(https), expires: new Date(1) });
+  }
+
+  /** Attributes both lines share. */
+  private attributes(https: boolean): SerializeOptions {
+    return { path: '/', httpOnly: true, secure: this.secure === 'auto' ? https : this.secure, sameSite: 'lax' };
   }
 
   private verify(raw: string): Verified | null {
     if (!raw.startsWith('s:')) return null;
-    const macDot = raw.lastIndexOf('.');
-    if (macDot < 3) return null;
-    const value = raw.slice(2, macDot);
-    const given = Buffer.from(raw.slice(macDot + 1));
-    const expected = Buffer.from(this.mac(value));
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+    const value = unsignValue(raw.slice(2), this.secret);
+    if (value === false) return null;
     const expiryDot = value.indexOf('.');
     if (expiryDot < 0) return null;
     const expiry = value.slice(0, expiryDot);
     const uid = value.slice(expiryDot + 1);
     if (!EXPIRY.test(expiry) || uid.length === 0) return null;
     return { uid, expiresAt: Number(expiry) };
-  }
-
-  private mac(value: string): string {
-    return createHmac('sha256', this.secret).update(value).digest('base64').replace(/=+$/, '');
   }
 }

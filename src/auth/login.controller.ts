@@ -1,12 +1,24 @@
 import { Body, Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
-import type { Request, Response } from 'express';
-import { asBody, requiredString } from '../http/body-fields';
-import { LOGIN_COOKIE, MAX_UID_LENGTH } from './auth.constants';
+import type { IncomingHttpHeaders } from 'node:http';
+import { LoginDto } from './dto/login.dto';
 import { LoginCookie } from './login-cookie';
+
+/** What this controller reads of a request; Express's Request and Fastify's FastifyRequest both have it. */
+interface PlatformRequest {
+  /** `'https'` when the request came over TLS (behind a proxy, as the platform's trust-proxy setting decides). */
+  protocol: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** What this controller writes on a response; Express's Response and Fastify's FastifyReply both have it. */
+interface PlatformResponse {
+  header(name: string, value: string): unknown;
+}
 
 /**
  * Demo login: whoever posts a uid is that user. It exists so the example can show the bind flow; put your real
- * login (and a real guard in place of `LoggedInGuard`) in its place.
+ * login (and a real guard in place of `LoggedInGuard`) in its place. It uses nothing Express-only (no
+ * `res.cookie`, `req.secure`), so it runs on either HTTP platform.
  */
 @Controller()
 export class LoginController {
@@ -18,9 +30,12 @@ export class LoginController {
    */
   @Post('login')
   @HttpCode(200)
-  login(@Body() raw: unknown, @Req() req: Request, @Res({ passthrough: true }) res: Response): { uid: string } {
-    const uid = requiredString(asBody(raw), 'uid', MAX_UID_LENGTH);
-    res.cookie(LOGIN_COOKIE, this.cookie.sign(uid), this.cookie.attributes(req.secure));
+  login(
+    @Body() { uid }: LoginDto,
+    @Req() req: PlatformRequest,
+    @Res({ passthrough: true }) res: PlatformResponse,
+  ): { uid: string } {
+    res.header('Set-Cookie', this.cookie.loginHeader(uid, req.protocol === 'https'));
     return { uid };
   }
 
@@ -30,15 +45,14 @@ export class LoginController {
    */
   @Post('logout')
   @HttpCode(200)
-  logout(@Req() req: Request, @Res({ passthrough: true }) res: Response): { uid: null } {
-    const { maxAge: _maxAge, ...attributes } = this.cookie.attributes(req.secure);
-    res.clearCookie(LOGIN_COOKIE, attributes);
+  logout(@Req() req: PlatformRequest, @Res({ passthrough: true }) res: PlatformResponse): { uid: null } {
+    res.header('Set-Cookie', this.cookie.logoutHeader(req.protocol === 'https'));
     return { uid: null };
   }
 
   /** `GET /me` tells the page who is logged in (`{"uid": null}` when nobody). */
   @Get('me')
-  me(@Req() req: Request): { uid: string | null } {
+  me(@Req() req: PlatformRequest): { uid: string | null } {
     return { uid: this.cookie.read(req.headers.cookie) };
   }
 }

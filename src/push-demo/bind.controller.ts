@@ -1,9 +1,10 @@
 import { Body, Controller, ForbiddenException, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { PushClientNotFoundError, PushService } from 'nest-push-channel';
-import { MAX_UID_LENGTH } from '../auth/auth.constants';
 import { CurrentUid } from '../auth/current-uid.decorator';
 import { LoggedInGuard } from '../auth/logged-in.guard';
-import { asBody, MAX_CLIENT_ID_FIELD, optionalString, requiredString } from '../http/body-fields';
+import { BindDto } from './dto/bind.dto';
+import { GroupMembershipDto } from './dto/group-membership.dto';
+import { UnbindDto } from './dto/unbind.dto';
 
 /**
  * Where a page hands over the client_id its socket received, so the backend can bind it to the logged-in user.
@@ -17,10 +18,7 @@ export class BindController {
   /** `POST /bind {client_id, group?}`: binds the logged-in uid (and joins `group` when given). */
   @Post('bind')
   @HttpCode(200)
-  async bind(@Body() raw: unknown, @CurrentUid() uid: string) {
-    const body = asBody(raw);
-    const clientId = requiredString(body, 'client_id', MAX_CLIENT_ID_FIELD);
-    const group = optionalString(body, 'group', MAX_UID_LENGTH);
+  async bind(@Body() { client_id: clientId, group }: BindDto, @CurrentUid() uid: string) {
     const previous = await this.push.getUidByClientId(clientId);
     if (previous !== null && previous !== uid) await this.leaveAll(clientId); // a new user must not inherit groups
     await this.push.bindUid(clientId, uid);
@@ -31,8 +29,7 @@ export class BindController {
   /** `POST /unbind {client_id}`: detaches one of the user's own connections from the uid and from every group. */
   @Post('unbind')
   @HttpCode(200)
-  async unbind(@Body() raw: unknown, @CurrentUid() uid: string) {
-    const clientId = requiredString(asBody(raw), 'client_id', MAX_CLIENT_ID_FIELD);
+  async unbind(@Body() { client_id: clientId }: UnbindDto, @CurrentUid() uid: string) {
     await this.requireOwner(clientId, uid);
     await this.leaveAll(clientId);
     await this.push.unbindUid(clientId);
@@ -42,8 +39,8 @@ export class BindController {
   /** `POST /join {client_id, group}`: adds one of the user's own connections to a group. */
   @Post('join')
   @HttpCode(200)
-  async join(@Body() raw: unknown, @CurrentUid() uid: string) {
-    const { clientId, group } = await this.ownGroupRequest(raw, uid);
+  async join(@Body() { client_id: clientId, group }: GroupMembershipDto, @CurrentUid() uid: string) {
+    await this.requireOwner(clientId, uid);
     await this.push.joinGroup(clientId, group);
     return { client_id: clientId, groups: await this.push.getGroupsByClientId(clientId) };
   }
@@ -51,18 +48,10 @@ export class BindController {
   /** `POST /leave {client_id, group}`: removes one of the user's own connections from a group. */
   @Post('leave')
   @HttpCode(200)
-  async leave(@Body() raw: unknown, @CurrentUid() uid: string) {
-    const { clientId, group } = await this.ownGroupRequest(raw, uid);
+  async leave(@Body() { client_id: clientId, group }: GroupMembershipDto, @CurrentUid() uid: string) {
+    await this.requireOwner(clientId, uid);
     await this.push.leaveGroup(clientId, group);
     return { client_id: clientId, groups: await this.push.getGroupsByClientId(clientId) };
-  }
-
-  private async ownGroupRequest(raw: unknown, uid: string): Promise<{ clientId: string; group: string }> {
-    const body = asBody(raw);
-    const clientId = requiredString(body, 'client_id', MAX_CLIENT_ID_FIELD);
-    const group = requiredString(body, 'group', MAX_UID_LENGTH);
-    await this.requireOwner(clientId, uid);
-    return { clientId, group };
   }
 
   private async leaveAll(clientId: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { Controller, Get, Param } from '@nestjs/common';
 import { PushService } from 'nest-push-channel';
-import { wellFormed } from '../http/body-fields';
+import { PresenceParamsDto } from './dto/presence-params.dto';
 
 /**
  * Operator endpoints, cluster-wide. They give counts only: client_ids are capabilities and are never listed over
@@ -23,9 +23,7 @@ export class StatsController {
 
   /** `GET /presence/:uid` → `{uid, online, connections}`. */
   @Get('presence/:uid')
-  async presence(@Param('uid') param: string): Promise<{ uid: string; online: boolean; connections: number }> {
-    // The router's percent-decoding already refuses an encoded lone surrogate; this keeps the 400 if it ever doesn't.
-    const uid = wellFormed(param, 'uid');
+  async presence(@Param() { uid }: PresenceParamsDto): Promise<{ uid: string; online: boolean; connections: number }> {
     const connections = (await this.push.getClientIdByUid(uid)).length;
     return { uid, online: connections > 0, connections };
   }

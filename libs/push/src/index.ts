@@ -4,8 +4,19 @@ export { PUSH_MODULE_OPTIONS } from './push.module-definition';
 export { PUSH_DEFAULTS } from './push.constants';
 export { PushService, type SendToAllOptions, type SendToGroupOptions } from './push.service';
 export { PushEvents } from './push-events.service';
-export { PushMetrics, type PushMetricsSnapshot } from './push-metrics.service';
-export { PushEngine, type PushEngineContext, type InitialBinding } from './engine/push.engine';
+export {
+  PushMetrics,
+  type PushMetricsSnapshot,
+  type PushGaugeSource,
+  type PushFanoutObserver,
+} from './push-metrics.service';
+export { PushLifecycle, type PushEndpoint } from './push-lifecycle.service';
+export {
+  PushEngine,
+  type PushEngineContext,
+  type PushEngineHealth,
+  type InitialBinding,
+} from './engine/push.engine';
 export { MemoryEngine } from './engine/memory.engine';
 export type { RedisEngineOptions, RedisConnectionOptions } from './engine/redis/redis-engine.options';
 export { LocalRegistry, type LocalRegistryLimits } from './local/local-registry';

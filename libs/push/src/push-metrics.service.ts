@@ -1,9 +1,25 @@
 import { Injectable } from '@nestjs/common';
 
+/** What this node holds right now; `LocalRegistry` is one. */
+export interface PushGaugeSource {
+  /** Connections held. */
+  readonly size: number;
+  /** Distinct uids bound on this node. */
+  readonly uidCount: number;
+  /** Groups with members on this node. */
+  readonly groupCount: number;
+  /** Frame writes waiting in the fan-out queue. */
+  readonly queuedFrames: number;
+}
+
+/** Receives the duration of one local delivery, in seconds. */
+export type PushFanoutObserver = (seconds: number) => void;
+
 /**
  * Counters of this process. Every connection the module closes on its own, every frame it refuses and every
  * upgrade it turns away is counted here, so that nothing is dropped silently. Read them with
- * `PushService.getMetrics()`.
+ * `PushService.getMetrics()`, or expose them to Prometheus with `registerPushMetrics` from
+ * `nest-push-channel/prometheus`.
  */
 @Injectable()
 export class PushMetrics {
@@ -24,11 +40,22 @@ export class PushMetrics {
   /** Times a cluster engine wrote this node's connections back into its index (after an outage, or data loss). */
   engineResyncs = 0;
   /**
+   * Errors a cluster engine saw from its backend: connection errors (each failed connect or reconnect attempt)
+   * and failed commands (a call answered 503, an index write left for the resync, a failed liveness tick or
+   * resync). A command that timed out counts here and in `requestTimeouts`.
+   */
+  engineErrors = 0;
+  /**
+   * Times a cluster engine's `requestTimeout` fired: another node did not answer a call in time, or the backend
+   * did not answer a command in time.
+   */
+  requestTimeouts = 0;
+  /**
    * Times a cluster engine found its subscriber connection deaf (its own probe did not come back, as on a
    * half-open connection) and reconnected it.
    */
   subscriberResets = 0;
-  /** Cluster messages dropped because they could not be read or came from an unknown protocol version. */
+  /** Cluster messages dropped because they could not be read, or named an operation this node does not know. */
   badClusterMessages = 0;
   /**
    * Upgrades refused: by origin (403), by `authenticate` (401), while shutting down (503), hook errors (500),
@@ -51,6 +78,62 @@ export class PushMetrics {
    */
   readonly limitRefusals = { groups: 0, session: 0, fanoutQueue: 0 };
 
+  /**
+   * Whether local deliveries are timed: only while an observer listens (`onFanoutDuration`), so that without one
+   * the delivery path never reads the clock.
+   */
+  timingFanouts = false;
+  private source: PushGaugeSource | null = null;
+  private readonly fanoutObservers: PushFanoutObserver[] = [];
+
+  /** Connections this node holds now (a gauge). */
+  get connections(): number {
+    return this.source?.size ?? 0;
+  }
+
+  /** Distinct uids bound on this node now (a gauge). */
+  get uids(): number {
+    return this.source?.uidCount ?? 0;
+  }
+
+  /** Groups with members on this node now (a gauge). */
+  get groups(): number {
+    return this.source?.groupCount ?? 0;
+  }
+
+  /** Frame writes (recipients × messages) waiting in this node's fan-out queue now, bounded by `maxFanoutQueue`. */
+  get fanoutQueueFrames(): number {
+    return this.source?.queuedFrames ?? 0;
+  }
+
+  /**
+   * Names where the gauges are read from (this node's `LocalRegistry` calls it when it is created). Read at
+   * scrape time, so the hot path does not keep a second count.
+   */
+  attach(source: PushGaugeSource): void {
+    this.source = source;
+  }
+
+  /**
+   * Calls `observer` with the duration, in seconds, of every local delivery from now on: from the start of the
+   * delivery to its last frame written (a fan-out larger than `fanoutChunk` spans several event-loop turns).
+   * Returns a function that stops it.
+   */
+  onFanoutDuration(observer: PushFanoutObserver): () => void {
+    this.fanoutObservers.push(observer);
+    this.timingFanouts = true;
+    return () => {
+      const index = this.fanoutObservers.indexOf(observer);
+      if (index >= 0) this.fanoutObservers.splice(index, 1);
+      this.timingFanouts = this.fanoutObservers.length > 0;
+    };
+  }
+
+  /** Reports one local delivery's duration to the observers (the registry calls it while `timingFanouts`). */
+  recordFanout(seconds: number): void {
+    for (const observer of this.fanoutObservers) observer(seconds);
+  }
+
   /** A plain copy, safe to serialise. */
   snapshot(): PushMetricsSnapshot {
     return {
@@ -62,16 +145,25 @@ export class PushMetrics {
       payloadTooLarge: this.payloadTooLarge,
       badFrames: this.badFrames,
       engineResyncs: this.engineResyncs,
+      engineErrors: this.engineErrors,
+      requestTimeouts: this.requestTimeouts,
       subscriberResets: this.subscriberResets,
       badClusterMessages: this.badClusterMessages,
       rejectedUpgrades: { ...this.rejectedUpgrades },
       limitRefusals: { ...this.limitRefusals },
+      connections: this.connections,
+      uids: this.uids,
+      groups: this.groups,
+      fanoutQueueFrames: this.fanoutQueueFrames,
     };
   }
 }
 
-/** A copy of the counters at one moment. */
-export type PushMetricsSnapshot = Omit<PushMetrics, 'snapshot' | 'rejectedUpgrades' | 'limitRefusals'> & {
+/** Members of `PushMetrics` that are not data. */
+type PushMetricsBehaviour = 'snapshot' | 'attach' | 'onFanoutDuration' | 'recordFanout' | 'timingFanouts';
+
+/** A copy of the counters (and gauges) at one moment. */
+export type PushMetricsSnapshot = Omit<PushMetrics, PushMetricsBehaviour | 'rejectedUpgrades' | 'limitRefusals'> & {
   rejectedUpgrades: PushMetrics['rejectedUpgrades'];
   limitRefusals: PushMetrics['limitRefusals'];
 };

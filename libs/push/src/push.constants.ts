@@ -2,6 +2,8 @@
 export const PUSH_RESOLVED_OPTIONS = Symbol('push:resolved-options');
 /** Namespaced injection token of this process's socket registry. */
 export const PUSH_LOCAL_REGISTRY = Symbol('push:local-registry');
+/** Namespaced injection token of where the gateway listens (`PushEndpoint`: gateway on/off, path, port). */
+export const PUSH_ENDPOINT = Symbol('push:endpoint');
 
 /** Defaults of every connection knob; the README's configuration table lists the same values. */
 export const PUSH_DEFAULTS = {

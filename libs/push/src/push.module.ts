@@ -3,7 +3,7 @@ import { PushEngine } from './engine/push.engine';
 import { createPushGateway } from './gateway/create-push-gateway';
 import type { PushModuleExtras } from './interfaces/push-module-options.interface';
 import { LocalRegistry } from './local/local-registry';
-import { PUSH_LOCAL_REGISTRY, PUSH_RESOLVED_OPTIONS } from './push.constants';
+import { PUSH_ENDPOINT, PUSH_LOCAL_REGISTRY, PUSH_RESOLVED_OPTIONS } from './push.constants';
 import {
   ConfigurablePushModule,
   PUSH_ASYNC_OPTIONS_TYPE,
@@ -12,7 +12,7 @@ import {
 } from './push.module-definition';
 import { createPushEngine } from './push-engine.factory';
 import { PushEvents } from './push-events.service';
-import { PushLifecycle } from './push-lifecycle.service';
+import { type PushEndpoint, PushLifecycle } from './push-lifecycle.service';
 import { PushMetrics } from './push-metrics.service';
 import { resolvePushOptions, ResolvedPushOptions } from './push-options';
 import { PushService } from './push.service';
@@ -63,14 +63,16 @@ export class PushModule extends ConfigurablePushModule {
   }
 
   private static assemble(base: DynamicModule, extras: PushModuleExtras): DynamicModule {
+    const gateway = extras.gateway !== false;
+    const path = gateway ? normalisePath(extras.path ?? '/ws') : (extras.path ?? '/ws');
+    const endpoint: PushEndpoint = { gateway, path, port: extras.port ?? 0 };
     const providers: Provider[] = [...(base.providers ?? []), ...coreProviders];
-    if (extras.gateway !== false) {
-      providers.push(createPushGateway(normalisePath(extras.path ?? '/ws'), extras.port ?? 0));
-    }
+    providers.push({ provide: PUSH_ENDPOINT, useValue: endpoint });
+    if (gateway) providers.push(createPushGateway(endpoint.path, endpoint.port));
     return {
       ...base,
       providers,
-      exports: [...(base.exports ?? []), PushService, PushEvents, PushEngine, PushMetrics],
+      exports: [...(base.exports ?? []), PushService, PushEvents, PushEngine, PushMetrics, PushLifecycle],
     };
   }
 }

@@ -6,7 +6,7 @@ import type { LocalConnection } from '../local/local-connection';
 import type { LocalRegistry } from '../local/local-registry';
 import type { EncodedMessage } from '../message/encoded-message';
 import { deepMerge } from '../util/deep-merge';
-import { InitialBinding, PushEngine, PushEngineContext } from './push.engine';
+import { InitialBinding, PushEngine, PushEngineContext, type PushEngineHealth } from './push.engine';
 
 /**
  * One process holds every connection: every call is answered from the local registry, synchronously under the
@@ -21,6 +21,11 @@ export class MemoryEngine extends PushEngine {
   }
 
   async close(): Promise<void> {}
+
+  /** One process, no backend: always reachable. */
+  override async health(): Promise<PushEngineHealth> {
+    return { engine: 'memory', reachable: true };
+  }
 
   async register(conn: LocalConnection, initial?: InitialBinding): Promise<void> {
     this.registry.add(conn);

@@ -20,6 +20,27 @@ export interface InitialBinding {
 }
 
 /**
+ * How an engine and its backend are doing, for health checks (`PushEngine.health`). A type rather than an interface
+ * so that it is assignable to a plain record (health-check libraries take it as additional data).
+ */
+export type PushEngineHealth = {
+  /** `memory`, `redis`, or a custom engine's class name. */
+  engine: string;
+  /** Whether the backend answered within the bound (true for an engine without one). */
+  reachable: boolean;
+  /** The backend's round trip, in ms, when it answered. */
+  latencyMs?: number;
+  /**
+   * A cluster engine's subscriber connection: `up`; `reconnecting`; `deaf` (its own probe is overdue, as on a
+   * half-open connection); `resyncing` (it was deaf and reconnected, and this node's connections are not back in
+   * the index yet). Absent for an engine without one.
+   */
+  subscriber?: 'up' | 'reconnecting' | 'deaf' | 'resyncing';
+  /** What is wrong, in words, when something is. */
+  message?: string;
+};
+
+/**
  * Routes every call of `PushService` to the nodes that hold its targets and answers queries. The service and the
  * gateway talk to this class only, never to a concrete engine, so one process (memory) and a cluster (Redis)
  * behave the same. Arguments arrive validated and messages arrive encoded; an engine throws
@@ -38,6 +59,15 @@ export abstract class PushEngine {
   abstract init(context: PushEngineContext): Promise<void>;
   /** Called once when the module stops, after every local connection has closed. */
   abstract close(): Promise<void>;
+
+  /**
+   * Whether the backend answers within `timeoutMs` and this node hears the cluster. Never rejects: a failure is
+   * reported in the result. Engines with a backend override it; this default (no backend) reports reachable.
+   */
+  async health(timeoutMs?: number): Promise<PushEngineHealth> {
+    void timeoutMs;
+    return { engine: this.constructor.name, reachable: true };
+  }
 
   /** Makes a newly accepted local connection visible to the whole cluster, with its initial binding. */
   abstract register(conn: LocalConnection, initial?: InitialBinding): Promise<void>;

@@ -39,6 +39,8 @@ interface DeliveryJob {
   exclude: ReadonlySet<string> | null;
   delivered: number[];
   waiters: ((delivered: number) => void)[];
+  /** When each message's delivery started (`performance.now()`), only while deliveries are timed. */
+  started?: number[];
   /** Instead of a delivery: something to run in order with the deliveries (a close after pushes). */
   task?: () => void;
 }
@@ -101,6 +103,7 @@ export class LocalRegistry {
   ) {
     this.chunk = limits.fanoutChunk ?? DEFAULT_FANOUT_CHUNK;
     this.maxQueued = limits.maxFanoutQueue ?? Infinity;
+    metrics.attach(this);
   }
 
   /** Every connection held, keyed by client_id (a live view, for fan-outs to everyone). */
@@ -271,11 +274,14 @@ export class LocalRegistry {
   ): number | Promise<number> {
     const size = sizeOf(targets);
     if (this.queue.length === 0 && size !== undefined && size <= this.chunk) {
+      // The clock is read only while someone observes durations (a Prometheus histogram), and not for nobody.
+      const started = this.metrics.timingFanouts && size > 0 ? performance.now() : -1;
       let delivered = 0;
       for (const conn of targets instanceof Map ? targets.values() : (targets as Iterable<LocalConnection>)) {
         if (exclude && exclude.has(conn.id)) continue;
         if (this.writeNow(conn, message)) delivered++;
       }
+      if (started >= 0) this.metrics.recordFanout((performance.now() - started) / 1000);
       return delivered;
     }
     return this.enqueue(targets, message, exclude ?? null);
@@ -315,12 +321,14 @@ export class LocalRegistry {
       );
     }
     this.queued += list.length;
+    const started = this.metrics.timingFanouts && list.length > 0 ? performance.now() : -1;
     return new Promise<number>((resolve) => {
       // Back-to-back pushes to the same unchanged audience share one job, so each socket receives them in one
       // write (the burst case: 20 sends to one group leave as one syscall per member, not twenty).
       if (merges) {
         last.messages.push(message);
         last.waiters.push(resolve);
+        if (started >= 0) (last.started ??= []).push(started);
         return;
       }
       const wasIdle = this.queue.length === 0;
@@ -333,6 +341,7 @@ export class LocalRegistry {
         exclude,
         delivered: [0],
         waiters: [resolve],
+        ...(started >= 0 ? { started: [started] } : {}),
       });
       // First pass at the end of this synchronous run, not now: sends issued back to back in the same run
       // (a burst) then merge into this job before any socket is written.
@@ -367,11 +376,18 @@ export class LocalRegistry {
       if (job.index >= job.targets.length) {
         this.queue.shift();
         job.waiters.forEach((resolve, m) => resolve(job.delivered[m] ?? 0));
+        if (job.started) this.recordDurations(job.started);
       }
     }
     this.flush();
     if (this.queue.length > 0) setImmediate(this.pump);
   };
+
+  /** Reports how long each message of a finished fan-out took, from its `deliver` call to its last frame. */
+  private recordDurations(started: number[]): void {
+    const now = performance.now();
+    for (const at of started) this.metrics.recordFanout((now - at) / 1000);
+  }
 
   /**
    * Sends a protocol ping (the heartbeat) or answers the peer's ping with a pong. Control frames queue like any

@@ -15,7 +15,8 @@ import type { LocalRegistry } from '../../local/local-registry';
 import { EncodedMessage } from '../../message/encoded-message';
 import type { PushMetrics } from '../../push-metrics.service';
 import { deepMerge } from '../../util/deep-merge';
-import { InitialBinding, PushEngine, PushEngineContext } from '../push.engine';
+import { redactUrl } from '../../util/redact-url';
+import { InitialBinding, PushEngine, PushEngineContext, type PushEngineHealth } from '../push.engine';
 import { RedisEngineOptions, ResolvedRedisEngineOptions, resolveRedisEngineOptions } from './redis-engine.options';
 import { decodeWire, encodeWire, WireHeader } from './redis-wire';
 import { REDIS_SCRIPTS, RedisScriptName } from './redis.scripts';
@@ -30,6 +31,9 @@ interface PendingCall {
 
 /** Connections per Redis pipeline or script call when a node writes or removes many at once. */
 const BATCH = 500;
+
+/** What ioredis rejects a command with when `commandTimeout` (our `requestTimeout`) fires. */
+const COMMAND_TIMED_OUT = 'Command timed out';
 
 /** A node's subscriber is deaf when its own probe has not come back for this many `reapInterval`s. */
 const DEAF_AFTER_INTERVALS = 1.5;
@@ -114,8 +118,14 @@ export class RedisEngine extends PushEngine {
     if (db !== 0) this.prefix = `${this.options.prefix}db${db}:`;
     for (const [name, lua] of Object.entries(REDIS_SCRIPTS)) this.cmd.defineCommand(name, { numberOfKeys: 0, lua });
     this.scripts = this.cmd as unknown as ScriptRunner;
-    this.cmd.on('error', (error: Error) => this.logger.debug?.(`redis: ${error.message}`));
-    this.sub.on('error', (error: Error) => this.logger.debug?.(`redis subscriber: ${error.message}`));
+    this.cmd.on('error', (error: Error) => {
+      this.metrics.engineErrors++;
+      this.logger.debug?.(`redis: ${error.message}`);
+    });
+    this.sub.on('error', (error: Error) => {
+      this.metrics.engineErrors++;
+      this.logger.debug?.(`redis subscriber: ${error.message}`);
+    });
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel.toString(), message));
     // Either connection coming back means the index or the subscriptions may be stale: the resync re-subscribes
     // (and waits for Redis to confirm) before it makes this node's connections visible again, so nothing is
@@ -133,7 +143,7 @@ export class RedisEngine extends PushEngine {
     } catch (error) {
       this.cmd.disconnect();
       this.sub.disconnect();
-      throw new Error(`RedisEngine: cannot reach Redis at ${this.options.url}: ${(error as Error).message}`);
+      throw new Error(`RedisEngine: cannot reach Redis at ${redactUrl(this.options.url)}: ${(error as Error).message}`);
     }
     this.started = true;
     this.timer = setInterval(() => void this.tick(), this.options.reapInterval);
@@ -157,6 +167,41 @@ export class RedisEngine extends PushEngine {
     }
     this.cmd.disconnect();
     this.sub.disconnect();
+  }
+
+  /**
+   * Redis answers a PING within `timeoutMs` (default `requestTimeout`), and the subscriber hears this node's own
+   * probes. Read by `PushHealthIndicator`; never rejects.
+   */
+  override async health(timeoutMs = this.options.requestTimeout): Promise<PushEngineHealth> {
+    const subscriber = this.subscriberState();
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.cmd.ping(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      const message = `Redis did not answer a PING: ${(error as Error).message}`;
+      return { engine: 'redis', reachable: false, subscriber, message };
+    } finally {
+      clearTimeout(timer);
+    }
+    const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
+    const health: PushEngineHealth = { engine: 'redis', reachable: true, latencyMs, subscriber };
+    if (subscriber !== 'up') health.message = `the Redis subscriber is ${subscriber}: this node may miss cluster pushes`;
+    return health;
+  }
+
+  private subscriberState(): NonNullable<PushEngineHealth['subscriber']> {
+    if (this.sub.status !== 'ready') return 'reconnecting';
+    if (this.withdrawn) return 'resyncing';
+    const pending = this.probePending;
+    if (pending && Date.now() - pending.sent >= DEAF_AFTER_INTERVALS * this.options.reapInterval) return 'deaf';
+    return 'up';
   }
 
   // ---- the gateway's side --------------------------------------------------------------------------------------
@@ -494,6 +539,7 @@ export class RedisEngine extends PushEngine {
     const answer = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
+        this.metrics.requestTimeouts++;
         reject(new PushEngineUnavailableError(`node ${node} did not answer within ${this.options.requestTimeout} ms`));
       }, this.options.requestTimeout);
       this.pending.set(id, { resolve, reject, timer });
@@ -529,6 +575,7 @@ export class RedisEngine extends PushEngine {
     try {
       ({ header, body } = decodeWire(payload));
     } catch (error) {
+      this.metrics.badClusterMessages++;
       this.logger.error(`dropped a malformed cluster message on ${channel}: ${(error as Error).message}`);
       return;
     }
@@ -637,6 +684,7 @@ export class RedisEngine extends PushEngine {
           );
           break;
         default:
+          this.metrics.badClusterMessages++;
           error = `unknown cluster operation ${JSON.stringify(header.op)}`;
       }
     } catch (failure) {
@@ -654,6 +702,7 @@ export class RedisEngine extends PushEngine {
     try {
       await this.cmd.publish(this.channel(`node:${header.o}`), reply);
     } catch (failure) {
+      this.failed(failure);
       this.logger.warn(`could not answer node ${header.o}: ${(failure as Error).message}`);
     }
   }
@@ -695,6 +744,7 @@ export class RedisEngine extends PushEngine {
       const dead = (await this.scripts.pushDeadNodes(this.prefix)) as string[];
       for (const node of dead) if (node !== this.nodeId) await this.reap(node);
     } catch (error) {
+      this.failed(error);
       this.logger.debug?.(`liveness tick failed: ${(error as Error).message}`);
     }
   }
@@ -743,6 +793,7 @@ export class RedisEngine extends PushEngine {
     try {
       await this.unregisterHeld();
     } catch (error) {
+      this.failed(error);
       this.logger.warn(`could not withdraw this node's connections: ${(error as Error).message}`);
     }
     // Counted once the withdrawal is written: from then on no other node counts a push this node cannot hear.
@@ -847,6 +898,7 @@ export class RedisEngine extends PushEngine {
       this.metrics.engineResyncs++;
       this.logger.log(`restored ${restored} connection(s) in the index (${reason})`);
     } catch (error) {
+      this.failed(error);
       this.needsResync = true;
       this.logger.warn(`resync failed, will retry: ${(error as Error).message}`);
     }
@@ -876,6 +928,7 @@ export class RedisEngine extends PushEngine {
     try {
       return await call();
     } catch (error) {
+      if (!(error instanceof PushEngineUnavailableError)) this.failed(error);
       throw unavailable(error, deliveredLocally);
     }
   }
@@ -889,6 +942,7 @@ export class RedisEngine extends PushEngine {
     try {
       total = await remote();
     } catch (error) {
+      this.failed(error);
       throw unavailable(error, await local);
     }
     return (await local) + Math.max(0, total - localMembers);
@@ -901,8 +955,15 @@ export class RedisEngine extends PushEngine {
   }
 
   private indexWriteFailed(what: string, error: unknown): void {
+    this.failed(error);
     this.needsResync = true;
     this.logger.warn(`${what} not written to Redis, will resync: ${(error as Error).message}`);
+  }
+
+  /** Counts a failed Redis command (and a timed-out one as a request timeout too). */
+  private failed(error: unknown): void {
+    this.metrics.engineErrors++;
+    if ((error as Error)?.message === COMMAND_TIMED_OUT) this.metrics.requestTimeouts++;
   }
 
   private async pipeline(fill: (p: ChainableCommander) => void): Promise<unknown[]> {
