@@ -14,8 +14,8 @@ export interface OptionalPeer {
  */
 export const OPTIONAL_PEERS = {
   ioredis: { name: 'ioredis', range: '^5.0.0', feature: "the Redis engine (engine: { type: 'redis' })" },
-  promClient: { name: 'prom-client', range: '^15.0.0', feature: 'nest-push-channel/prometheus' },
-  terminus: { name: '@nestjs/terminus', range: '^11.0.0', feature: 'nest-push-channel/health' },
+  promClient: { name: 'prom-client', range: '^15.0.0', feature: 'the Prometheus metrics (nest-push-channel/prometheus)' },
+  terminus: { name: '@nestjs/terminus', range: '^11.0.0', feature: 'the health indicator (nest-push-channel/health)' },
 } as const satisfies Record<string, OptionalPeer>;
 
 /**
