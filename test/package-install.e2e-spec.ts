@@ -17,8 +17,8 @@ import { TestClient, UpgradeRefused } from './support/test-client';
 describe('the packed nest-push-channel in a fresh Nest 11 app', () => {
   const LIB_DIR = join(REPO_ROOT, 'libs', 'push');
   const FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'consumer-app');
-  /** The ioredis the Redis smoke test installs (the version this repository is tested with). */
-  const IOREDIS = 'ioredis@5.9.2';
+  /** The optional peers installed for the last tests (the versions this repository is tested with). */
+  const OPTIONAL_PEERS = ['ioredis@5.9.2', 'prom-client@15.1.3', '@nestjs/terminus@11.1.1'];
   const TOKENS = { AUTH_TOKENS: 'alice-token:alice,bob-token:bob,carol-token:carol' };
 
   let work = '';
@@ -169,16 +169,54 @@ describe('the packed nest-push-channel in a fresh Nest 11 app', () => {
     expect(printed).not.toContain('listening on');
   }, 120_000);
 
-  it('runs on the Redis engine once ioredis is installed: an Express and a Fastify node deliver to each other', async () => {
-    // The tarball again: `npm install` prunes packages that are in neither package.json nor the lock.
-    await npm(['install', '--no-save', tarball, IOREDIS]);
-    expect(installed('ioredis')).toBe(true);
-    redis = await RedisServer.start();
-    const env = { REDIS_URL: redis.url };
-    const [express, fastify] = await Promise.all([start('Express', 'dist/main.js', env), start('Fastify', 'dist/main.fastify.js', env)]);
-    await seedFlow(express, fastify, 'alice');
-    await seedFlow(fastify, express, 'carol');
-  }, 180_000);
+  it.each([
+    ['nest-push-channel/prometheus', 'the Prometheus metrics (nest-push-channel/prometheus)', 'prom-client', '^15.0.0'],
+    ['nest-push-channel/health', 'the health indicator (nest-push-channel/health)', '@nestjs/terminus', '^11.0.0'],
+  ])('fails to load %s without its peer, saying what to install', async (entry, feature, peer, range) => {
+    expect(installed(peer)).toBe(false); // these run before the optional peers are installed
+    const failure = await run(process.execPath, ['-e', `require(${JSON.stringify(entry)})`], { cwd: app }).then(
+      () => 'it loaded',
+      (error: Error) => error.message,
+    );
+    expect(failure).toContain(
+      `PushMissingPeerError: nest-push-channel: ${feature} needs the package "${peer}", which is not installed. ` +
+        `Install it next to nest-push-channel: npm install ${peer}@"${range}"`,
+    );
+    expect(failure).not.toMatch(/Cannot find module/);
+  });
+
+  describe('with the optional peers installed', () => {
+    beforeAll(async () => {
+      // The tarball again: `npm install` prunes packages that are in neither package.json nor the lock.
+      await npm(['install', '--no-save', tarball, ...OPTIONAL_PEERS]);
+    }, 180_000);
+
+    it('compiles the optional entry points (nodenext and node10) and they register metrics and report health', async () => {
+      expect(['ioredis', 'prom-client', '@nestjs/terminus'].filter((name) => !installed(name))).toEqual([]);
+      await Promise.all([tsc('tsconfig.extras.json'), tsc('tsconfig.extras.node10.json')]);
+      const printed = await run(process.execPath, ['dist-extras/optional-entry-points.js'], { cwd: app });
+      const report = JSON.parse(printed.trim().split('\n').pop()!) as {
+        names: string[];
+        exposition: string;
+        health: unknown;
+      };
+      expect(report.names).toEqual(expect.arrayContaining(['nest_push_connections', 'nest_push_frames_delivered_total']));
+      for (const name of report.names) expect(report.exposition).toContain(`# TYPE ${name} `);
+      expect(report.exposition).toMatch(/^nest_push_connections 0$/m);
+      expect(report.health).toEqual({ push: { status: 'up', engine: 'memory', reachable: true, shuttingDown: false } });
+    }, 120_000);
+
+    it('runs on the Redis engine: an Express and a Fastify node deliver to each other', async () => {
+      redis = await RedisServer.start();
+      const env = { REDIS_URL: redis.url };
+      const [express, fastify] = await Promise.all([
+        start('Express', 'dist/main.js', env),
+        start('Fastify', 'dist/main.fastify.js', env),
+      ]);
+      await seedFlow(express, fastify, 'alice');
+      await seedFlow(fastify, express, 'carol');
+    }, 120_000);
+  });
 
   /**
    * A socket on `gateway`, bound by `uid` over HTTP there; bob sends to `uid` through `sender`. Also checks that the

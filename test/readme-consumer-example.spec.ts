@@ -26,13 +26,21 @@ describe('README', () => {
     }
   });
 
-  it('imports the module as nest-push-channel in every example', () => {
+  it('imports the module as nest-push-channel (or one of its exported entry points) in every example', () => {
     expect(readme).not.toContain('@app/push');
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'libs', 'push', 'package.json'), 'utf8')) as {
+      name: string;
+      exports: Record<string, unknown>;
+    };
+    const entryPoints = Object.keys(pkg.exports)
+      .filter((key) => !key.endsWith('.json'))
+      .map((key) => (key === '.' ? pkg.name : `${pkg.name}/${key.slice(2)}`));
+    expect(entryPoints).toContain('nest-push-channel');
     const importsOfTheModule = tsBlocks
       .flatMap((block) => [...block.matchAll(/from '([^']+)'/g)].map((match) => match[1]))
       .filter((source) => /push/i.test(source) && !source.startsWith('.'));
     expect(importsOfTheModule.length).toBeGreaterThan(0);
-    expect(importsOfTheModule.filter((source) => source !== 'nest-push-channel')).toEqual([]);
+    expect(importsOfTheModule.filter((source) => !entryPoints.includes(source))).toEqual([]);
   });
 
   it('links only to files inside the repository that exist', () => {
