@@ -5,6 +5,8 @@ export { PUSH_DEFAULTS } from './push.constants';
 export { PushService, type SendToAllOptions, type SendToGroupOptions } from './push.service';
 export { PushEvents } from './push-events.service';
 export { PushMetrics, type PushMetricsSnapshot } from './push-metrics.service';
+export type { NodeStats } from './stats/node-stats.interface';
+export { NodeStatsPublisher } from './stats/node-stats.publisher';
 export { PushEngine, type PushEngineContext, type InitialBinding } from './engine/push.engine';
 export { MemoryEngine } from './engine/memory.engine';
 export type { RedisEngineOptions } from './engine/redis/redis-engine.options';

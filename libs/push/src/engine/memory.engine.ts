@@ -20,7 +20,9 @@ export class MemoryEngine extends PushEngine {
     this.registry = context.registry;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.forgetNodeStats();
+  }
 
   async register(conn: LocalConnection, initial?: InitialBinding): Promise<void> {
     this.registry.add(conn);
