@@ -3,6 +3,7 @@ import { PushModule } from 'nest-push-channel';
 import type { AppConfig } from './app.config';
 import { LoginController } from './auth/login.controller';
 import { LoginCookie } from './auth/login-cookie';
+import { dashboardControllers } from './dashboard/dashboard.controller';
 import { DemoPageController } from './demo/demo-page.controller';
 import { BindController } from './push-demo/bind.controller';
 import { MessageController } from './push-demo/message.controller';
@@ -16,7 +17,8 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [PushModule.forRoot(config.push)],
-      controllers: [DemoPageController, LoginController, BindController, MessageController, StatsController],
+      controllers: [DemoPageController, LoginController, BindController, MessageController, StatsController,
+        ...dashboardControllers(config.dashboard)],
       providers: [
         {
           provide: LoginCookie,
