@@ -69,6 +69,7 @@ export const DASHBOARD_PAGE_HTML = `<!doctype html>
   'use strict';
   var WINDOW_MS = 120000;
   var MAX_SAMPLES = 600;
+  var POLL_TIMEOUT_MS = 10000;
   var PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf',
     '#bcbd22', '#7f7f7f'];
   var $ = function (id) { return document.getElementById(id); };
@@ -316,8 +317,12 @@ export const DASHBOARD_PAGE_HTML = `<!doctype html>
   }
 
   async function poll() {
+    // A server that never answers must show as an error, not as a chart that silently stops moving.
+    var abort = new AbortController();
+    var timer = setTimeout(function () { abort.abort(new Error('no answer within ' + POLL_TIMEOUT_MS + ' ms')); },
+      POLL_TIMEOUT_MS);
     try {
-      var res = await fetch('/dashboard/stats', { cache: 'no-store', credentials: 'same-origin' });
+      var res = await fetch('/dashboard/stats', { cache: 'no-store', credentials: 'same-origin', signal: abort.signal });
       var body = await res.json().catch(function () { return null; });
       if (!res.ok || !body || !Array.isArray(body.nodes)) {
         throw new Error(res.status + ': ' + ((body && body.message) || res.statusText || 'not a stats answer'));
@@ -329,8 +334,10 @@ export const DASHBOARD_PAGE_HTML = `<!doctype html>
       $('updated').textContent = clock(Date.now());
       $('interval').textContent = String(pollEvery());
     } catch (error) {
-      $('error').textContent = 'cluster stats unavailable: ' + error.message;
+      $('error').textContent = 'cluster stats unavailable: ' + (error && error.message || error);
       setStatus('error', 'error');
+    } finally {
+      clearTimeout(timer);
     }
     render();
     setTimeout(poll, pollEvery());

@@ -39,6 +39,7 @@ export class NodeStatsPublisher implements OnApplicationBootstrap, BeforeApplica
     return this.options.nodeStatsInterval;
   }
 
+  /** Starts publishing once the app has started: once at once, then every interval (an unref'd timer). */
   onApplicationBootstrap(): void {
     const interval = this.options.nodeStatsInterval;
     if (interval === false || this.timer) return;
