@@ -23,6 +23,8 @@ export interface AppConfig {
   bodyLimit: string;
   /** Options handed to `PushModule.forRoot()`. */
   push: PushModuleOptions & PushModuleExtras;
+  /** Serves the cluster dashboard (`GET /dashboard`, `GET /dashboard/stats`). `DASHBOARD`, default on. */
+  dashboard: boolean;
 }
 
 /** Largest request body of the example app (documented in the README's HTTP contract). */
@@ -60,6 +62,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   } else if (engine !== 'memory') {
     throw new Error(`PUSH_ENGINE must be memory or redis, got "${env.PUSH_ENGINE}"`);
   }
+  if (env.PUSH_NODE_STATS_INTERVAL_MS) {
+    const raw = env.PUSH_NODE_STATS_INTERVAL_MS;
+    const off = /^off$/i.test(raw);
+    push.nodeStatsInterval = off ? false : parsePositiveInteger('PUSH_NODE_STATS_INTERVAL_MS', raw, 0, ' or off');
+  }
   if (env.PUSH_MAX_PAYLOAD) push.maxPayload = parseNumber('PUSH_MAX_PAYLOAD', env.PUSH_MAX_PAYLOAD, 0);
   if (env.PUSH_MAX_BUFFERED_BYTES) {
     push.maxBufferedBytes = parseNumber('PUSH_MAX_BUFFERED_BYTES', env.PUSH_MAX_BUFFERED_BYTES, 0);
@@ -77,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     cookieSecure: parseSecureMode('COOKIE_SECURE', env.COOKIE_SECURE),
     bodyLimit: BODY_LIMIT,
     push,
+    dashboard: parseBool('DASHBOARD', env.DASHBOARD, true),
   };
 }
 

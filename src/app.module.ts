@@ -4,6 +4,7 @@ import { PushModule } from 'nest-push-channel';
 import type { AppConfig } from './app.config';
 import { LoginController } from './auth/login.controller';
 import { LoginCookie } from './auth/login-cookie';
+import { dashboardControllers } from './dashboard/dashboard.controller';
 import { DemoPageController } from './demo/demo-page.controller';
 import { AppValidationPipe } from './http/validation/app-validation.pipe';
 import { OpsModule } from './ops/ops.module';
@@ -19,7 +20,14 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [PushModule.forRoot({ ...config.push, isGlobal: true }), OpsModule],
-      controllers: [DemoPageController, LoginController, BindController, MessageController, StatsController],
+      controllers: [
+        DemoPageController,
+        LoginController,
+        BindController,
+        MessageController,
+        StatsController,
+        ...dashboardControllers(config.dashboard),
+      ],
       providers: [
         // Request DTOs are validated here, not in main.ts, so tests and `npm start` share one pipe.
         { provide: APP_PIPE, useClass: AppValidationPipe },

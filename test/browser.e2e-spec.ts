@@ -28,6 +28,16 @@ interface Tab {
   page: Page;
   /** Uncaught page errors, console errors and failed HTTP requests, asserted empty at the end. */
   problems: string[];
+  /** Failures a test provokes on purpose (matched against each line before it is added to `problems`). */
+  allowed: RegExp | null;
+}
+
+/** One line of the page's connection log. */
+interface ConnEvent {
+  kind: string;
+  time: string;
+  dateTime: string;
+  text: string;
 }
 
 const exact = (text: string) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
@@ -53,6 +63,30 @@ describe('demo page in headless Chromium (example app, memory engine)', () => {
   };
 
   const msgs = (uid: User) => tabs[uid].page.locator('#log li.msg');
+  /** The page's connection log, oldest first. */
+  const connEvents = (uid: User): Promise<ConnEvent[]> =>
+    tabs[uid].page.$$eval('#events li', (items) =>
+      items.map((li) => ({
+        kind: li.getAttribute('data-kind') ?? '',
+        time: li.querySelector('time')?.textContent ?? '',
+        dateTime: li.querySelector('time')?.getAttribute('datetime') ?? '',
+        text: li.querySelector('.what')?.textContent ?? '',
+      })),
+    );
+  /** Waits for a connection-log line of `kind` whose text matches. */
+  const waitForEvent = (uid: User, kind: string, text: RegExp) =>
+    tabs[uid].page
+      .locator(`#events li[data-kind="${kind}"] .what`, { hasText: text })
+      .last()
+      .waitFor({ timeout: WAIT_MS });
+  /** Waits until the page shows a client_id other than `previous` and returns it. */
+  const waitForNewClientId = async (uid: User, previous: string): Promise<string> => {
+    await tabs[uid].page
+      .locator('#client-id', { hasText: new RegExp(`^(?!${previous})[0-9a-f]{48}$`) })
+      .waitFor({ timeout: WAIT_MS });
+    return (await tabs[uid].page.locator('#client-id').textContent()) ?? '';
+  };
+  const clientIdOf = async (uid: User) => (await tabs[uid].page.locator('#client-id').textContent()) ?? '';
   const waitForMsg = (uid: User, text: string) =>
     msgs(uid).filter({ hasText: exact(text) }).waitFor({ timeout: WAIT_MS });
   const waitForText = (uid: User, selector: string, text: string | RegExp) =>
@@ -70,21 +104,20 @@ describe('demo page in headless Chromium (example app, memory engine)', () => {
     for (const uid of ['alice', 'bob', 'carol'] as const) {
       const context = await browser.newContext({ baseURL: t.baseUrl });
       const page = await context.newPage();
-      const problems: string[] = [];
-      page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+      const tab: Tab = { uid, context, page, problems: [], allowed: null };
+      const problem = (line: string) => {
+        if (!tab.allowed?.test(line)) tab.problems.push(line);
+      };
+      page.on('pageerror', (e) => problem(`pageerror: ${e.message}`));
       page.on('response', (r) => {
-        // The browser asks for /favicon.ico by itself; the app has none.
-        if (r.status() >= 400 && new URL(r.url()).pathname !== '/favicon.ico') {
-          problems.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`);
-        }
+        if (r.status() >= 400) problem(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`);
       });
+      // Every console error counts, "Failed to load resource" included: the browser's own favicon request is not
+      // a page request (no 'response' event), so a missing icon shows only here, as a 404.
       page.on('console', (m) => {
-        // Failed HTTP requests are reported above, with their URL.
-        if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
-          problems.push(`console: ${m.text()}`);
-        }
+        if (m.type() === 'error') problem(`console: ${m.text()}`);
       });
-      tabs[uid] = { uid, context, page, problems };
+      tabs[uid] = tab;
     }
   });
 
@@ -165,5 +198,145 @@ describe('demo page in headless Chromium (example app, memory engine)', () => {
         expect(await tab.page.locator('#error').textContent()).toBe('');
         expect(tab.problems).toEqual([]);
       }
+    }));
+
+  it('has an inline favicon: no 404 for /favicon.ico in the console', () =>
+    withScreenshots('favicon', async () => {
+      for (const tab of Object.values(tabs)) {
+        // Without an icon link the browser asks for /favicon.ico, and the console shows the 404.
+        expect(tab.problems).toEqual([]);
+        const href = await tab.page.locator('link[rel="icon"]').getAttribute('href', { timeout: WAIT_MS });
+        expect(href).toMatch(/^data:image\/svg\+xml,/);
+      }
+    }));
+
+  it('shows a failed action until the next action succeeds', () =>
+    withScreenshots('stale-error', async () => {
+      const tab = tabs.alice;
+      tab.allowed = /^HTTP 400 POST .*\/send$|^console: Failed to load resource: .* status of 400 /;
+      try {
+        // A group send without a group: the server answers 400 and the page says so.
+        await tab.page.locator('#target-kind').selectOption('group');
+        await tab.page.locator('#target').fill('');
+        await tab.page.locator('#message').fill('to nobody');
+        await tab.page.locator('#send-btn').click();
+        await waitForText('alice', '#error', /^send: 400: /);
+
+        // The next action succeeds: the stale error goes.
+        await tab.page.locator('#target-kind').selectOption('uid');
+        await tab.page.locator('#target').fill('bob');
+        await tab.page.locator('#message').fill('after the error');
+        await tab.page.locator('#send-btn').click();
+        await waitForMsg('bob', 'alice: after the error');
+        await waitForText('alice', '#error', '');
+        expect(await tab.page.locator('#send-result').textContent()).toBe('delivered to 1');
+      } finally {
+        tab.allowed = null;
+      }
+      expect(tab.problems).toEqual([]);
+    }));
+
+  it('after the server cuts its socket: reconnects, checks the login again, binds again, logs it all with times', () =>
+    withScreenshots('reconnect', async () => {
+      const { page } = tabs.alice;
+      // A stale error from before the cut...
+      await page.locator('#group').fill('');
+      await page.locator('#join-btn').click();
+      await waitForText('alice', '#error', 'join: type a group name');
+
+      const before = await connEvents('alice');
+      const oldId = await clientIdOf('alice');
+      expect(await t.push.closeClient(oldId)).toBe(true);
+      const newId = await waitForNewClientId('alice', oldId);
+      await waitForEvent('alice', 'bind', /^bound as alice, groups: room1$/);
+
+      // ...is gone once the socket is back.
+      expect(await page.locator('#error').textContent()).toBe('');
+      await waitForText('alice', '#bound', 'as alice');
+      expect(await page.locator('#login-check').textContent()).toMatch(
+        /^logged in as alice \(checked at \d\d:\d\d:\d\d\.\d{3}\)$/,
+      );
+
+      // The log tells the story, in order, each line with its time.
+      const events = (await connEvents('alice')).slice(before.length);
+      expect(events.map((e) => e.kind)).toEqual(['close', 'reconnect', 'connecting', 'open', 'init', 'login', 'bind']);
+      expect(events.map((e) => e.text)).toEqual([
+        'closed: code 1000, reason "closed-by-server"',
+        'reconnecting in 500 ms',
+        expect.stringMatching(/^connecting to ws:\/\/127\.0\.0\.1:\d+\/ws \(retry 1\)$/),
+        'socket open',
+        `init: client_id ${newId}`,
+        'login check (GET /me): logged in as alice',
+        'bound as alice, groups: room1',
+      ]);
+      for (const event of [...before, ...events]) {
+        expect(event.time).toMatch(/^\d\d:\d\d:\d\d\.\d{3}$/);
+        expect(Number.isNaN(Date.parse(event.dateTime))).toBe(false);
+      }
+      const times = events.map((e) => Date.parse(e.dateTime));
+      expect(times).toEqual([...times].sort((x, y) => x - y));
+      // The close is at least the backoff before the next connect.
+      expect(times[2] - times[0]).toBeGreaterThanOrEqual(500 - 20);
+
+      // The server agrees: the new socket is alice's, in her group, and receives her pushes.
+      expect(await t.push.getClientIdByUid('alice')).toEqual([newId]);
+      expect(await t.push.getGroupsByClientId(newId)).toEqual(['room1']);
+      expect(await t.push.sendToUid('alice', { type: 'message', from: 'server', data: 'after reconnect' })).toBe(1);
+      await waitForMsg('alice', 'server: after reconnect');
+      expect(tabs.alice.problems).toEqual([]);
+    }));
+
+  it('after a reconnect, a login that ended meanwhile is seen: the page shows it and does not bind', () =>
+    withScreenshots('logged-out', async () => {
+      const { page } = tabs.carol;
+      await waitForText('carol', '#bound', 'as carol');
+      // Logged out behind the page's back (another tab of the same browser).
+      expect(await page.evaluate(() => fetch('/logout', { method: 'POST' }).then((r) => r.status))).toBe(200);
+      expect(await page.locator('#whoami').textContent()).toBe('carol');
+
+      const oldId = await clientIdOf('carol');
+      expect(await t.push.destroyClient(oldId)).toBe(true);
+      const newId = await waitForNewClientId('carol', oldId);
+      await waitForEvent('carol', 'bind', /^not bound: not logged in$/);
+      await waitForText('carol', '#whoami', 'nobody');
+      expect(await page.locator('#login-check').textContent()).toMatch(/^not logged in \(checked at /);
+      expect(await page.locator('#bound').textContent()).toBe('no');
+      const events = await connEvents('carol');
+      expect(events.map((e) => e.kind).slice(-7)).toEqual([
+        'close',
+        'reconnect',
+        'connecting',
+        'open',
+        'init',
+        'login',
+        'bind',
+      ]);
+      // Cut without a close frame: the browser reports 1006.
+      expect(events.at(-7)?.text).toBe('closed: code 1006, no reason, not clean');
+      expect(events.at(-2)?.text).toBe('login check (GET /me): not logged in');
+
+      expect(await t.push.getUidByClientId(newId)).toBeNull();
+      expect(await t.push.getClientIdByUid('carol')).toEqual([]);
+      expect(tabs.carol.problems).toEqual([]);
+    }));
+
+  it('keeps only the last 50 connection events', () =>
+    withScreenshots('bounded-events', async () => {
+      const first = (await connEvents('bob'))[0];
+      let id = await clientIdOf('bob');
+      // Each cut adds 7 lines (close … bind): 8 cuts pass 50 whatever was there before.
+      for (let i = 0; i < 8; i++) {
+        expect(await t.push.closeClient(id)).toBe(true);
+        id = await waitForNewClientId('bob', id);
+        await waitForEvent('bob', 'init', new RegExp(`^init: client_id ${id}$`));
+        await waitForText('bob', '#bound', 'as bob');
+      }
+      const events = await connEvents('bob');
+      expect(events).toHaveLength(50);
+      expect(events.at(-1)?.kind).toBe('bind');
+      // The oldest lines went first.
+      expect(Date.parse(events[0].dateTime)).toBeGreaterThan(Date.parse(first.dateTime));
+      expect(await t.push.getClientIdByUid('bob')).toEqual([id]);
+      expect(tabs.bob.problems).toEqual([]);
     }));
 });

@@ -10,6 +10,8 @@ export {
   type PushGaugeSource,
   type PushFanoutObserver,
 } from './push-metrics.service';
+export type { NodeStats } from './stats/node-stats.interface';
+export { NodeStatsPublisher } from './stats/node-stats.publisher';
 export { PushLifecycle, type PushEndpoint } from './push-lifecycle.service';
 export {
   PushEngine,

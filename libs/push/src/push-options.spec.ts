@@ -24,6 +24,7 @@ describe('resolvePushOptions', () => {
       maxConnectionsPerAddress: 1_000,
       authenticateTimeout: 10_000,
       maxFanoutQueue: 1_000_000,
+      nodeStatsInterval: 2_000,
     });
     expect(resolved.initMessage('abc')).toEqual({ type: 'init', client_id: 'abc' });
     expect(resolvePushOptions({})).toEqual({ ...resolved, initMessage: expect.any(Function) });
@@ -129,6 +130,19 @@ describe('resolvePushOptions', () => {
 
     it('accepts a zero shutdownTimeout', () => {
       expect(resolvePushOptions({ shutdownTimeout: 0 }).shutdownTimeout).toBe(0);
+    });
+  });
+
+  describe('nodeStatsInterval', () => {
+    it('takes a positive number of ms, or false to stop publishing', () => {
+      expect(resolvePushOptions({ nodeStatsInterval: 250 }).nodeStatsInterval).toBe(250);
+      expect(resolvePushOptions({ nodeStatsInterval: false }).nodeStatsInterval).toBe(false);
+    });
+
+    it.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY, true, '1000'])('rejects %p', (value) => {
+      expect(() => resolvePushOptions({ nodeStatsInterval: value as never })).toThrow(
+        'PushModule: nodeStatsInterval must be a positive number of ms, or false',
+      );
     });
   });
 

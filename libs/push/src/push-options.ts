@@ -1,5 +1,6 @@
 import type { PushHeartbeatOptions, PushModuleOptions } from './interfaces/push-module-options.interface';
 import { PUSH_DEFAULTS } from './push.constants';
+import { DEFAULT_NODE_STATS_INTERVAL } from './stats/node-stats';
 import { originMatcher } from './util/origin-matcher';
 
 /** The options with every default filled in and every value checked. */
@@ -38,6 +39,7 @@ export function resolvePushOptions(options: PushModuleOptions = {}): ResolvedPus
     maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? PUSH_DEFAULTS.maxConnectionsPerAddress,
     authenticateTimeout: options.authenticateTimeout ?? PUSH_DEFAULTS.authenticateTimeout,
     maxFanoutQueue: options.maxFanoutQueue ?? PUSH_DEFAULTS.maxFanoutQueue,
+    nodeStatsInterval: options.nodeStatsInterval ?? DEFAULT_NODE_STATS_INTERVAL,
   };
   positive('maxPayload', resolved.maxPayload);
   positive('maxBufferedBytes', resolved.maxBufferedBytes);
@@ -45,6 +47,10 @@ export function resolvePushOptions(options: PushModuleOptions = {}): ResolvedPus
   positive('fanoutChunk', resolved.fanoutChunk);
   if (!(resolved.shutdownTimeout >= 0)) throw new Error('PushModule: shutdownTimeout must be >= 0');
   for (const name of LIMITS) limit(name, resolved[name]);
+  const stats = resolved.nodeStatsInterval;
+  if (stats !== false && (typeof stats !== 'number' || !Number.isFinite(stats) || stats <= 0)) {
+    throw new Error('PushModule: nodeStatsInterval must be a positive number of ms, or false');
+  }
   return resolved;
 }
 

@@ -16,6 +16,7 @@ import { type PushEndpoint, PushLifecycle } from './push-lifecycle.service';
 import { PushMetrics } from './push-metrics.service';
 import { resolvePushOptions, ResolvedPushOptions } from './push-options';
 import { PushService } from './push.service';
+import { NodeStatsPublisher } from './stats/node-stats.publisher';
 
 const coreProviders: Provider[] = [
   { provide: PUSH_RESOLVED_OPTIONS, useFactory: resolvePushOptions, inject: [PUSH_MODULE_OPTIONS] },
@@ -43,6 +44,7 @@ const coreProviders: Provider[] = [
   PushEvents,
   PushService,
   PushLifecycle,
+  NodeStatsPublisher,
 ];
 
 /**
@@ -72,7 +74,7 @@ export class PushModule extends ConfigurablePushModule {
     return {
       ...base,
       providers,
-      exports: [...(base.exports ?? []), PushService, PushEvents, PushEngine, PushMetrics, PushLifecycle],
+      exports: [...(base.exports ?? []), PushService, PushEvents, PushEngine, PushMetrics, PushLifecycle, NodeStatsPublisher],
     };
   }
 }

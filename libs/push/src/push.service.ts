@@ -7,6 +7,7 @@ import { EncodedMessage } from './message/encoded-message';
 import { PUSH_RESOLVED_OPTIONS } from './push.constants';
 import { PushMetrics, PushMetricsSnapshot } from './push-metrics.service';
 import type { ResolvedPushOptions } from './push-options';
+import type { NodeStats } from './stats/node-stats.interface';
 import { isPlainObject } from './util/deep-merge';
 import { isWellFormedString } from './util/well-formed';
 
@@ -327,6 +328,19 @@ export class PushService {
   /** This process's counters: drops, refusals and deliveries (see `PushMetrics`). */
   getMetrics(): PushMetricsSnapshot {
     return this.metrics.snapshot();
+  }
+
+  // ---- the cluster's nodes ---------------------------------------------------------------------------------
+
+  /**
+   * The latest stats snapshot of every node of the cluster that publishes them (`nodeStatsInterval`), sorted by
+   * node id: on the memory engine this node only. A node that stopped publishing is gone within
+   * 3 × its interval; a node with `nodeStatsInterval: false` is never listed. Gauges are per node; per-second
+   * rates come from two snapshots of one node (`Δcounter / Δtime`). Rejects with `PushEngineUnavailableError` (503)
+   * when the engine cannot be reached. On Redis: 2 round trips (the node directory, then one MGET).
+   */
+  async getClusterStats(): Promise<NodeStats[]> {
+    return this.engine.getClusterStats();
   }
 
   // ---- helpers ---------------------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ export class MemoryEngine extends PushEngine {
     this.registry = context.registry;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.forgetNodeStats();
+  }
 
   /** One process, no backend: always reachable. */
   override async health(): Promise<PushEngineHealth> {

@@ -4,6 +4,7 @@ import type { LocalConnection } from '../local/local-connection';
 import type { LocalRegistry } from '../local/local-registry';
 import type { EncodedMessage } from '../message/encoded-message';
 import type { PushMetrics } from '../push-metrics.service';
+import type { NodeStats } from '../stats/node-stats.interface';
 
 /** What the module hands an engine when it starts. */
 export interface PushEngineContext {
@@ -128,4 +129,33 @@ export abstract class PushEngine {
   abstract getAllGroups(): Promise<string[]>;
   /** How many groups have at least one member (without building the list). */
   abstract countGroups(): Promise<number>;
+
+  // ---- node stats (the dashboard) ------------------------------------------------------------------------------
+  // Not abstract, so an engine written before them keeps compiling: by default they keep this node's snapshot in
+  // this process, which is all a one-process engine needs. An engine that spans processes overrides both.
+
+  private ownStats: { stats: NodeStats; expires: number } | null = null;
+
+  /**
+   * Makes this node's snapshot visible to `getClusterStats()` on every node for `ttl` ms (replacing the previous
+   * one), so a node that stops publishing disappears on its own. Rejects with `PushEngineUnavailableError` when the
+   * backend cannot be reached. Called by `NodeStatsPublisher` every `nodeStatsInterval`.
+   */
+  async publishNodeStats(stats: NodeStats, ttl: number): Promise<void> {
+    this.ownStats = { stats: { ...stats }, expires: Date.now() + ttl };
+  }
+
+  /**
+   * The latest snapshot of every node whose snapshot has not expired, sorted by node id (by default: this node's
+   * own, or none). Rejects with `PushEngineUnavailableError` when the backend cannot be reached.
+   */
+  async getClusterStats(): Promise<NodeStats[]> {
+    const own = this.ownStats;
+    return own && own.expires > Date.now() ? [{ ...own.stats }] : [];
+  }
+
+  /** Drops this node's snapshot from the default store (an engine that closes calls it). */
+  protected forgetNodeStats(): void {
+    this.ownStats = null;
+  }
 }

@@ -85,6 +85,12 @@ export interface PushModuleOptions {
    * that would pass it rejects with 503 `fanout_queue_full` instead of growing memory. Default 1 000 000.
    */
   maxFanoutQueue?: number;
+  /**
+   * How often this node publishes its stats snapshot (`NodeStats`) through the engine, in ms, so that
+   * `PushService.getClusterStats()` on any node sees the whole cluster; `false` = never (the node is then absent
+   * from it). A snapshot lives 3 × this. Costs one small write per node per interval (see the README). Default 2 000.
+   */
+  nodeStatsInterval?: number | false;
 }
 
 /** Options fixed when the module is declared (also for `forRootAsync`): they shape the gateway class itself. */

@@ -14,6 +14,8 @@ import type { LocalConnection } from '../../local/local-connection';
 import type { LocalRegistry } from '../../local/local-registry';
 import { EncodedMessage } from '../../message/encoded-message';
 import type { PushMetrics } from '../../push-metrics.service';
+import type { NodeStats } from '../../stats/node-stats.interface';
+import { parseNodeStats } from '../../stats/node-stats';
 import { deepMerge } from '../../util/deep-merge';
 import { redactUrl } from '../../util/redact-url';
 import { InitialBinding, PushEngine, PushEngineContext, type PushEngineHealth } from '../push.engine';
@@ -162,6 +164,7 @@ export class RedisEngine extends PushEngine {
     try {
       await this.unregisterHeld();
       await this.cmd.zrem(this.key('nodes'), this.nodeId);
+      await this.cmd.del(this.statsKey(this.nodeId));
     } catch (error) {
       this.logger.warn(`could not remove this node's entries (the reaper will): ${(error as Error).message}`);
     }
@@ -456,6 +459,36 @@ export class RedisEngine extends PushEngine {
 
   countGroups(): Promise<number> {
     return this.run(() => this.cmd.scard(this.key('groups')));
+  }
+
+  // ---- node stats: one small key per node, read with the node directory -----------------------------------------
+
+  /** One `SET P node-stats:<node> <json> PX ttl`: the key expires by itself when this node stops publishing. */
+  override async publishNodeStats(stats: NodeStats, ttl: number): Promise<void> {
+    await this.run(() => this.cmd.set(this.statsKey(this.nodeId), JSON.stringify(stats), 'PX', Math.ceil(ttl)));
+  }
+
+  /**
+   * Two round trips: the node directory (`ZRANGE P nodes`, every node not yet reaped), then one MGET of their
+   * stats keys. A node whose key expired (it stopped publishing) or was deleted (it closed) is left out; a value
+   * that is not a snapshot is counted in `badClusterMessages` and left out.
+   */
+  override async getClusterStats(): Promise<NodeStats[]> {
+    const nodes = await this.run(() => this.cmd.zrange(this.key('nodes'), 0, -1));
+    if (nodes.length === 0) return [];
+    const values = await this.run(() => this.cmd.mget(...nodes.map((node) => this.statsKey(node))));
+    const stats: NodeStats[] = [];
+    values.forEach((json, i) => {
+      if (json === null) return;
+      const parsed = parseNodeStats(json);
+      if (parsed && parsed.nodeId === nodes[i]) stats.push(parsed);
+      else this.metrics.badClusterMessages++;
+    });
+    return stats.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+  }
+
+  private statsKey(node: string): string {
+    return this.key(`node-stats:${node}`);
   }
 
   // ---- what the holder of a connection does (directly, or for another node's request) --------------------------

@@ -8,6 +8,7 @@
  *   P u:<uid>        set    client_ids bound to a uid
  *   P g:<group>      set    client_ids in a group
  *   P clients / uids / groups   sets of everything live             answers "all" queries without scanning
+ *   P node-stats:<node>  string  the node's NodeStats JSON, PX 3 × interval   the dashboard (plain SET/MGET, no script)
  *
  * Only the node that holds a connection writes its entries (single writer), always through one of these scripts,
  * so each change is atomic and the "all" sets never keep an empty uid or group. The node part of a client_id is
