@@ -63,6 +63,7 @@ describe('GET /metrics (memory engine)', () => {
       nest_push_engine_request_timeouts_total: 'counter',
       nest_push_engine_subscriber_resets_total: 'counter',
       nest_push_engine_bad_messages_total: 'counter',
+      nest_push_node_stats_publish_failures_total: 'counter',
       nest_push_fanout_duration_seconds: 'histogram',
     };
     expect(Object.fromEntries(s.types)).toEqual(expected);

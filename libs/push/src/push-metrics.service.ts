@@ -58,6 +58,11 @@ export class PushMetrics {
   /** Cluster messages dropped because they could not be read, or named an operation this node does not know. */
   badClusterMessages = 0;
   /**
+   * This node's `NodeStats` snapshots the engine could not publish (its backend unreachable): the dashboard shows
+   * the node late or not at all until a publish succeeds again.
+   */
+  nodeStatsPublishFailures = 0;
+  /**
    * Upgrades refused: by origin (403), by `authenticate` (401), while shutting down (503), hook errors (500),
    * a hook that did not settle within `authenticateTimeout` (503), `maxConnections` (503) and
    * `maxConnectionsPerAddress` (429).
@@ -149,6 +154,7 @@ export class PushMetrics {
       requestTimeouts: this.requestTimeouts,
       subscriberResets: this.subscriberResets,
       badClusterMessages: this.badClusterMessages,
+      nodeStatsPublishFailures: this.nodeStatsPublishFailures,
       rejectedUpgrades: { ...this.rejectedUpgrades },
       limitRefusals: { ...this.limitRefusals },
       connections: this.connections,

@@ -1,6 +1,5 @@
 import type { PushHeartbeatOptions, PushModuleOptions } from './interfaces/push-module-options.interface';
 import { PUSH_DEFAULTS } from './push.constants';
-import { DEFAULT_NODE_STATS_INTERVAL } from './stats/node-stats';
 import { originMatcher } from './util/origin-matcher';
 
 /** The options with every default filled in and every value checked. */
@@ -39,7 +38,7 @@ export function resolvePushOptions(options: PushModuleOptions = {}): ResolvedPus
     maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? PUSH_DEFAULTS.maxConnectionsPerAddress,
     authenticateTimeout: options.authenticateTimeout ?? PUSH_DEFAULTS.authenticateTimeout,
     maxFanoutQueue: options.maxFanoutQueue ?? PUSH_DEFAULTS.maxFanoutQueue,
-    nodeStatsInterval: options.nodeStatsInterval ?? DEFAULT_NODE_STATS_INTERVAL,
+    nodeStatsInterval: options.nodeStatsInterval ?? PUSH_DEFAULTS.nodeStatsInterval,
   };
   positive('maxPayload', resolved.maxPayload);
   positive('maxBufferedBytes', resolved.maxBufferedBytes);

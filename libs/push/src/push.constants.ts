@@ -19,4 +19,5 @@ export const PUSH_DEFAULTS = {
   maxConnectionsPerAddress: 1_000,
   authenticateTimeout: 10_000,
   maxFanoutQueue: 1_000_000,
+  nodeStatsInterval: 2_000,
 } as const;

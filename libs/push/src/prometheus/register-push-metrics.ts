@@ -101,6 +101,11 @@ const COUNTERS: [name: string, help: string, read: Reading][] = [
     'Cluster messages dropped: unreadable, or naming an unknown operation.',
     (m) => m.badClusterMessages,
   ],
+  [
+    'node_stats_publish_failures_total',
+    "This node's stats snapshots (for the cluster dashboard) the engine could not publish.",
+    (m) => m.nodeStatsPublishFailures,
+  ],
 ];
 
 /**

@@ -18,8 +18,10 @@ import { NODE_STATS_TTL_INTERVALS, takeNodeStats } from './node-stats';
  */
 @Injectable()
 export class NodeStatsPublisher implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  /** Snapshots this node could not publish since start. */
-  publishFailures = 0;
+  /** Snapshots this node could not publish since start (kept in `PushMetrics.nodeStatsPublishFailures`). */
+  get publishFailures(): number {
+    return this.metrics.nodeStatsPublishFailures;
+  }
   /** Snapshots published since start. */
   published = 0;
   private readonly logger = new Logger('NodeStatsPublisher');
@@ -75,7 +77,7 @@ export class NodeStatsPublisher implements OnApplicationBootstrap, BeforeApplica
       if (this.failing) this.logger.log('node stats are published again');
       this.failing = false;
     } catch (error) {
-      this.publishFailures++;
+      this.metrics.nodeStatsPublishFailures++;
       if (!this.failing) {
         this.logger.warn(`could not publish this node's stats (counted, will retry): ${(error as Error).message}`);
       }

@@ -3,8 +3,6 @@ import type { LocalRegistry } from '../local/local-registry';
 import type { PushMetrics } from '../push-metrics.service';
 import type { NodeStats } from './node-stats.interface';
 
-/** Default of `nodeStatsInterval`: often enough for a live chart, one small write per node every 2 s. */
-export const DEFAULT_NODE_STATS_INTERVAL = 2_000;
 
 /**
  * A published snapshot lives this many intervals: one or two late publishes (a stalled event loop, a slow Redis)
