@@ -32,6 +32,9 @@ export async function startApp(push: Partial<AppConfig['push']> = {}, env: NodeJ
   const config = loadConfig({ COOKIE_SECRET: 'test-secret', HTTP_PLATFORM: TEST_PLATFORM, ...env });
   config.push = { ...config.push, ...push };
   const app = await createApp(config);
+  // A suite of the fastify project must never pass on Express by accident.
+  const platform = app.getHttpAdapter().getType();
+  if (platform !== config.httpPlatform) throw new Error(`asked for ${config.httpPlatform}, got ${platform}`);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as { port: number };
   const baseUrl = `http://127.0.0.1:${port}`;
