@@ -3,6 +3,7 @@
  *
  *   node dist-bench/bench/run.js [--quick] [--only=memory,broadcast,burst,http,cluster] [--servers=ours,ws,socketio]
  *        [--n=9000] [--repeats=3] [--sends=20] [--bytes=100] [--rates=500,1000,2000,4000] [--step-seconds=3]
+ *        [--bisect=3] [--http-platforms=express,fastify]
  *        [--results=bench/results/results.jsonl] [--budget-min=40] [--ours-options='{"fanoutChunk":1024}'] [--verbose]
  *
  * Every server, load generator and sender is a child process of this one; all are killed when it exits, fails,
@@ -22,7 +23,17 @@ import {
   type MetricSpec,
   type RunsByKind,
 } from './lib/report';
-import { KIND_LABEL, SERVER_KINDS, type BenchConfig, type Kind } from './scenarios/config';
+import {
+  APP_PLATFORMS,
+  appKind,
+  HTTP_KIND_LABEL,
+  KIND_LABEL,
+  SERVER_KINDS,
+  type AppPlatform,
+  type BenchConfig,
+  type HttpKind,
+  type Kind,
+} from './scenarios/config';
 import { runCluster, type ClusterFigures } from './scenarios/cluster';
 import { runFanout, type FanoutFigures } from './scenarios/fanout';
 import { runHttp, type HttpFigures } from './scenarios/http';
@@ -40,6 +51,8 @@ function configFrom(args: Record<string, string>): BenchConfig {
         sends: 20,
         bytes: 100,
         httpRates: [500, 1000, 2000, 4000],
+        httpBisect: 2,
+        httpPlatforms: [...APP_PLATFORMS],
         stepSeconds: 2,
         p99LimitMs: 100,
         headlineRate: 1000,
@@ -53,6 +66,8 @@ function configFrom(args: Record<string, string>): BenchConfig {
         sends: 20,
         bytes: 100,
         httpRates: [500, 1000, 2000, 4000, 8000],
+        httpBisect: 3,
+        httpPlatforms: [...APP_PLATFORMS],
         stepSeconds: 3,
         p99LimitMs: 100,
         headlineRate: 1000,
@@ -73,6 +88,16 @@ function configFrom(args: Record<string, string>): BenchConfig {
   config.p99LimitMs = num('p99-limit-ms', config.p99LimitMs);
   if (args.rates) config.httpRates = args.rates.split(',').map(Number);
   if (config.httpRates.some((r) => !(r > 0))) throw new Error('--rates must be positive numbers');
+  if (args.bisect !== undefined) {
+    config.httpBisect = Number(args.bisect);
+    if (!Number.isSafeInteger(config.httpBisect) || config.httpBisect < 0) throw new Error('--bisect must be a whole number');
+  }
+  if (args['http-platforms']) {
+    config.httpPlatforms = args['http-platforms'].split(',') as AppPlatform[];
+    for (const p of config.httpPlatforms) {
+      if (!APP_PLATFORMS.includes(p)) throw new Error(`unknown HTTP platform "${p}" (one of ${APP_PLATFORMS.join(', ')})`);
+    }
+  }
   config.headlineRate = num('headline-rate', config.httpRates.includes(1000) ? 1000 : config.httpRates[0]);
   config.verbose = args.verbose === 'true';
   if (args['ours-options']) {
@@ -251,57 +276,84 @@ async function main(): Promise<void> {
 
   // ---- HTTP push ------------------------------------------------------------------------------------------------
   if (only.has('http')) {
-    section(`HTTP push sessions: POST /send to single uids, ${config.httpRates.join(' → ')} req/s, ${config.stepSeconds} s each`);
-    const httpRuns: Partial<Record<Kind, HttpFigures[]>> = {};
-    const errors: { kind: Kind; rep: number; error: string }[] = [];
+    section(
+      `HTTP push sessions: POST /send to single uids, ${config.httpRates.join(' → ')} req/s, ${config.stepSeconds} s each` +
+        (config.httpBisect ? `, then ${config.httpBisect} bisection step(s)` : ''),
+    );
+    // Our example app once per HTTP platform, then the references.
+    const httpKinds: HttpKind[] = [
+      ...config.httpPlatforms.map(appKind),
+      ...kinds.filter((k): k is Exclude<Kind, 'ours'> => k !== 'ours'),
+    ];
+    const httpRuns: Partial<Record<HttpKind, HttpFigures[]>> = {};
+    const errors: { kind: HttpKind; rep: number; error: string }[] = [];
     for (let rep = 0; rep < config.repeats; rep++) {
-      for (const kind of kinds) {
+      for (const kind of httpKinds) {
         const t = Date.now();
         try {
           const figures = await runHttp(config, kind);
           (httpRuns[kind] ??= []).push(figures);
           const steps = figures.steps
-            .map((s) => `${s.rate}/s ${s.held ? 'held' : `NOT held (${s.reason})`} p50 ${fmt.fixed(1)(s.p50Ms)} p99 ${fmt.fixed(1)(s.p99Ms)} ms`)
+            .map((s) => `${s.rate}/s ${s.held ? 'held' : `NOT held (${s.reason})`} p50 ${fmt.fixed(1)(s.p50Ms)} p99 ${fmt.fixed(1)(s.p99Ms)} ms, ${fmt.fixed(0)(s.cpuUsPerRequest)} µs CPU/req`)
             .join('; ');
           console.log(
-            `${repLabel(rep)} ${KIND_LABEL[kind].padEnd(9)} max held ${fmt.int(figures.maxHeldRate)} req/s — ${steps} ` +
+            `${repLabel(rep)} ${HTTP_KIND_LABEL[kind].padEnd(13)} max held ${fmt.int(figures.maxHeldRate)} req/s — ${steps} ` +
               `(${((Date.now() - t) / 1000).toFixed(1)} s)${contamination(figures.foreignCores)}`,
           );
         } catch (error) {
           failures++;
           errors.push({ kind, rep, error: errorText(error) });
-          console.log(`${repLabel(rep)} ${KIND_LABEL[kind].padEnd(9)} FAILED: ${errorText(error)}`);
+          console.log(`${repLabel(rep)} ${HTTP_KIND_LABEL[kind].padEnd(13)} FAILED: ${errorText(error)}`);
         }
       }
     }
-    const runs: RunsByKind<Kind> = {};
-    for (const kind of kinds) runs[kind] = (httpRuns[kind] ?? []).map((f) => f.headline);
+    const runs: RunsByKind<HttpKind> = {};
+    for (const kind of httpKinds) runs[kind] = (httpRuns[kind] ?? []).map((f) => f.headline);
+    // Each of our apps against each reference, and Fastify against Express.
+    const refs = httpKinds.filter((k) => k !== 'ours' && k !== 'ours-fastify');
+    const ours = httpKinds.filter((k) => k === 'ours' || k === 'ours-fastify');
+    const pairs: [HttpKind, HttpKind][] = [
+      ...refs.flatMap((ref) => ours.map((o): [HttpKind, HttpKind] => [o, ref])),
+      ...(ours.length === 2 ? [['ours-fastify', 'ours'] as [HttpKind, HttpKind]] : []),
+    ];
     const result = compare(
       [
         { key: 'p50Ms', label: `POST→delivery p50 @${config.headlineRate}/s (ms)`, better: 'lower', format: fmt.fixed(2) },
         { key: 'p99Ms', label: `POST→delivery p99 @${config.headlineRate}/s (ms)`, better: 'lower', format: fmt.fixed(2) },
         { key: 'cpuUsPerRequest', label: `server CPU µs per request @${config.headlineRate}/s`, better: 'lower', format: fmt.fixed(1) },
+        { key: 'cpuUsPerRequestAtMax', label: 'server CPU µs per request @highest held', better: 'lower', format: fmt.fixed(1) },
         { key: 'maxHeldRate', label: 'highest rate held (req/s)', better: 'higher', format: fmt.int },
       ],
       runs,
-      kinds,
-      { ...KIND_LABEL, ours: 'ours (app)', ws: 'http+ws' },
-      'ours',
+      httpKinds,
+      { ours: 'Express app', 'ours-fastify': 'Fastify app', ws: 'http+ws', socketio: 'socket.io' },
+      ours[0] ?? httpKinds[0],
+      pairs,
     );
     const title = `HTTP push: ${config.n} idle bound clients, POST /send {uid} at fixed rates`;
     section(`${title}${config.repeats > 1 ? ` (median of ${config.repeats})` : ''}`);
     console.log(result.table);
     console.log(
       `a rate is held with no error, ≥95% of it answered in time, every message delivered, and p99 ≤ ${config.p99LimitMs} ms; ` +
-        `the top step (${Math.max(...config.httpRates)}) may be the sender's limit, not the server's`,
+        `the top step (${Math.max(...config.httpRates)}) may be the sender's limit, not the server's. ` +
+        'Ratio columns: how many times better the first is (for CPU and latency: second ÷ first)',
     );
     appendResult(resultsPath, {
       ...base,
       scenario: 'http',
       title,
-      params: { n: config.n, rates: config.httpRates, stepSeconds: config.stepSeconds, p99LimitMs: config.p99LimitMs, headlineRate: config.headlineRate, bytes: config.bytes },
+      params: {
+        n: config.n,
+        rates: config.httpRates,
+        bisect: config.httpBisect,
+        platforms: config.httpPlatforms,
+        stepSeconds: config.stepSeconds,
+        p99LimitMs: config.p99LimitMs,
+        headlineRate: config.headlineRate,
+        bytes: config.bytes,
+      },
       repeats: config.repeats,
-      servers: Object.fromEntries(kinds.map((k) => [k, { median: result.medians[k], runs: httpRuns[k] ?? [] }])),
+      servers: Object.fromEntries(httpKinds.map((k) => [k, { median: result.medians[k], runs: httpRuns[k] ?? [] }])),
       ratios: result.ratios,
       errors,
     });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { PushModuleExtras, PushModuleOptions } from 'nest-push-channel';
 import { type CookieSecureMode, DEFAULT_LOGIN_TTL_SECONDS } from './auth/login-cookie';
+import { type HttpPlatform, parseHttpPlatform } from './http/http-platform';
 
 /** Everything the example app reads from its environment (see the README's "Environment" table). */
 export interface AppConfig {
@@ -8,6 +9,8 @@ export interface AppConfig {
   port: number;
   /** Interface to listen on. `HOST`, default all interfaces. */
   host?: string;
+  /** Nest's HTTP platform: `HTTP_PLATFORM`, `express` (default) or `fastify`; the HTTP contract is the same. */
+  httpPlatform: HttpPlatform;
   /** Secret that signs the login cookie; every node of a cluster needs the same one. `COOKIE_SECRET`. */
   cookieSecret: string;
   /** True when no `COOKIE_SECRET` was given and a random one was drawn for this process. */
@@ -78,6 +81,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   return {
     port: parseNumber('PORT', env.PORT, 3000),
     host: env.HOST || undefined,
+    httpPlatform: parseHttpPlatform('HTTP_PLATFORM', env.HTTP_PLATFORM),
     cookieSecret: secret || randomBytes(32).toString('hex'),
     cookieSecretGenerated: !secret,
     loginTtlSeconds: parsePositiveInteger('LOGIN_TTL_SECONDS', env.LOGIN_TTL_SECONDS, DEFAULT_LOGIN_TTL_SECONDS),

@@ -98,7 +98,9 @@ export interface Comparison {
 
 /**
  * Medians of each metric per server, and the table: one row per metric, one column per server, then one
- * "vs <reference>" column per reference (how many times better ours is; >1 = ours better).
+ * "vs <reference>" column per reference (how many times better ours is; >1 = ours better). With `pairs`, one
+ * "<a> vs <b>" column per pair instead (several servers of ours against the references), keyed `<a>_vs_<b>`
+ * except for pairs of `ours` itself, which keep the `vs_<b>` keys of earlier result lines.
  */
 export function compare<K extends string>(
   specs: MetricSpec[],
@@ -106,24 +108,29 @@ export function compare<K extends string>(
   kinds: readonly K[],
   labels: Record<K, string>,
   ours: K,
+  pairs?: readonly (readonly [K, K])[],
 ): Comparison {
   const medians: Record<string, Record<string, number>> = {};
   for (const kind of kinds) {
     medians[kind] = {};
     for (const spec of specs) medians[kind][spec.key] = median((runs[kind] ?? []).map((r) => r[spec.key]));
   }
-  const refs = kinds.filter((k) => k !== ours);
+  const columns = pairs ?? kinds.filter((k) => k !== ours).map((ref) => [ours, ref] as const);
   const ratios: Record<string, Record<string, number>> = {};
   const rows = specs.map((spec) => {
     ratios[spec.key] = {};
     const cells = [spec.label, ...kinds.map((kind) => spec.format(medians[kind][spec.key]))];
-    for (const ref of refs) {
-      const value = advantage(spec, medians[ours][spec.key], medians[ref][spec.key]);
-      ratios[spec.key][`vs_${ref}`] = value;
+    for (const [a, b] of columns) {
+      const value = advantage(spec, medians[a][spec.key], medians[b][spec.key]);
+      ratios[spec.key][a === ours ? `vs_${b}` : `${a}_vs_${b}`] = value;
       cells.push(fmt.ratio(value));
     }
     return cells;
   });
-  const header = ['metric', ...kinds.map((k) => labels[k]), ...refs.map((r) => `vs ${labels[r]}`)];
+  const header = [
+    'metric',
+    ...kinds.map((k) => labels[k]),
+    ...columns.map(([a, b]) => (pairs ? `${labels[a]} vs ${labels[b]}` : `vs ${labels[b]}`)),
+  ];
   return { medians, ratios, table: renderTable(header, rows) };
 }

@@ -3,16 +3,16 @@
  * uids at fixed rates (open loop, keep-alive agent), stepping the rate up and stopping at the first step not
  * held. The clients measure POST→delivery from the send time the sender put in the message.
  *
- * Ours is the real example app (`createApp` + `loadConfig`: Express, signed-cookie login guard, body parsers,
- * the real controllers); its clients are bound through the real `POST /login` + `POST /bind`, like a page, and
- * the sender logs in once. The references (bare `node:http` + ws with a Map uid → sockets; socket.io with a room
+ * Ours is the real example app (`createApp` + `loadConfig`: signed-cookie login guard, body parsers, the real
+ * controllers), once on Express (`ours`) and once on Fastify (`ours-fastify`), each its own server process; its
+ * clients are bound through the real `POST /login` + `POST /bind`, like a page, and the sender logs in once. The references (bare `node:http` + ws with a Map uid → sockets; socket.io with a room
  * per uid) bind through the control channel (binding is setup, not measured).
  */
 import { percentile, sleep } from '../lib/common';
 import type { Peer } from '../lib/ipc';
 import type { MeasureResult } from '../servers/control';
 import { connectClients, loadgensFor, Session, waitClients, type Loadgen, type Server } from '../lib/session';
-import type { BenchConfig, Kind } from './config';
+import type { BenchConfig, HttpKind } from './config';
 import { wsUrlOf } from './fanout';
 
 export interface HttpStep {
@@ -44,7 +44,7 @@ export interface HttpFigures {
   setupMs: number;
   steps: HttpStep[];
   maxHeldRate: number;
-  headline: { p50Ms: number; p99Ms: number; cpuUsPerRequest: number; maxHeldRate: number };
+  headline: { p50Ms: number; p99Ms: number; cpuUsPerRequest: number; maxHeldRate: number; cpuUsPerRequestAtMax: number };
 }
 
 interface SenderStep {
@@ -119,17 +119,23 @@ async function step(
   };
 }
 
-export async function runHttp(config: BenchConfig, kind: Kind): Promise<HttpFigures> {
+export async function runHttp(config: BenchConfig, kind: HttpKind): Promise<HttpFigures> {
   const { n } = config;
   const session = new Session(config.verbose);
+  const app = kind === 'ours' || kind === 'ours-fastify';
   try {
     const setupStart = Date.now();
-    const server = await session.startServer(kind === 'ours' ? 'app' : kind, kind === 'ours' ? 'app' : kind);
+    const server = app
+      ? await session.startServer('app', kind === 'ours' ? 'app-express' : 'app-fastify', [
+          `--platform=${kind === 'ours' ? 'express' : 'fastify'}`,
+        ])
+      : await session.startServer(kind, kind);
+    const clientKind = app ? 'ours' : kind;
     const baseUrl = `http://127.0.0.1:${server.port}`;
     const loadgens = await session.startLoadgens(loadgensFor(n));
-    await connectClients(loadgens, kind, [{ url: wsUrlOf(kind, server.port), count: n }]);
+    await connectClients(loadgens, clientKind, [{ url: wsUrlOf(clientKind, server.port), count: n }]);
     await waitClients(server, n);
-    if (kind === 'ours') {
+    if (app) {
       await Promise.all(loadgens.map((lg) => lg.peer.request('httpBind', { baseUrl, concurrency: 32 }, 60_000 + n * 20)));
       const uids = await server.peer.request<number>('uidCount');
       if (uids !== n) throw new Error(`app: ${uids} uids bound after POST /bind, expected ${n}`);
@@ -138,7 +144,7 @@ export async function runHttp(config: BenchConfig, kind: Kind): Promise<HttpFigu
       if (bound !== n) throw new Error(`${kind}: bindAll bound ${bound} of ${n}`);
     }
     const sender = await session.startSender();
-    if (kind === 'ours') await sender.request('login', { baseUrl, uid: 'bench-sender' });
+    if (app) await sender.request('login', { baseUrl, uid: 'bench-sender' });
     const setupMs = Date.now() - setupStart;
 
     // Warm-up (not reported): JIT, keep-alive sockets, first-request paths.
@@ -146,16 +152,34 @@ export async function runHttp(config: BenchConfig, kind: Kind): Promise<HttpFigu
     if (warm.errors || warm.received < warm.deliveredSum) throw new Error(`warm-up at 200 req/s failed: ${warm.reason}`);
 
     const steps: HttpStep[] = [];
-    for (const rate of config.httpRates) {
+    const run = async (rate: number) => {
       const result = await step(config, server, sender, loadgens, baseUrl, rate, config.stepSeconds);
       steps.push(result);
-      if (!result.held) break;
+      return result.held;
+    };
+    let held = 0;
+    let failed = 0;
+    for (const rate of config.httpRates) {
+      if (!(await run(rate))) {
+        failed = rate;
+        break;
+      }
+      held = rate;
     }
-    const maxHeldRate = Math.max(0, ...steps.filter((s) => s.held).map((s) => s.rate));
+    // The steps double, which makes the rate held coarse (a ratio of 0.5 or 1): bisect between the last step held
+    // and the first one not held, to the nearest 100 req/s.
+    for (let i = 0; failed && i < config.httpBisect; i++) {
+      const rate = Math.round((held + failed) / 2 / 100) * 100;
+      if (rate <= held || rate >= failed) break;
+      if (await run(rate)) held = rate;
+      else failed = rate;
+    }
+    const maxHeldRate = held;
+    const top = steps.find((s) => s.held && s.rate === held);
     const headline = steps.find((s) => s.rate === config.headlineRate);
     return {
       foreignCores: session.foreignCores(),
-      bind: kind === 'ours' ? 'POST /login + POST /bind' : 'control channel',
+      bind: app ? 'POST /login + POST /bind' : 'control channel',
       setupMs,
       steps,
       maxHeldRate,
@@ -164,6 +188,7 @@ export async function runHttp(config: BenchConfig, kind: Kind): Promise<HttpFigu
         p99Ms: headline?.p99Ms ?? NaN,
         cpuUsPerRequest: headline?.cpuUsPerRequest ?? NaN,
         maxHeldRate,
+        cpuUsPerRequestAtMax: top?.cpuUsPerRequest ?? NaN,
       },
     };
   } catch (error) {

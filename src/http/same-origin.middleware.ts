@@ -1,5 +1,6 @@
 import { originMatcher } from 'nest-push-channel';
 import type { NextFunction, Request, Response } from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
 
 /** Methods that never change state here, so they are served whatever site asks (no CORS header lets it read). */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -30,27 +31,54 @@ export type TrustedOrigins = readonly string[] | ((origin: string) => boolean) |
  *   is `same-origin` or `none` (the user's own action) or absent. A request with neither header is not from a
  *   current browser (curl, server-to-server tools) and is allowed.
  *
+ * This is the Express middleware; on Fastify the same decision (`crossSiteRefusal`) runs as an `onRequest` hook, also
+ * before the body is read, with the same 403.
+ *
  * Limit: a browser old enough to send neither `Origin` nor `Sec-Fetch-Site` on a form post (roughly, before 2020)
  * looks like curl and is let through; SameSite=Lax on the cookie still covers those that honour it. Behind a
  * reverse proxy that rewrites `Host`, list the public origin in `PUSH_ALLOWED_ORIGINS`.
  */
 export function sameOriginOnly(trusted: TrustedOrigins) {
-  const isTrusted = trustedPredicate(trusted);
+  const refusal = crossSiteRefusal(trusted);
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (SAFE_METHODS.has(req.method)) return next();
-    const origin = req.headers.origin;
-    const fetchSite = req.headers['sec-fetch-site'];
-    let refusal: string | null = null;
+    const reason = refusal(req.method, req.url, req.headers);
+    if (reason === null) return next();
+    res.status(403).json(crossSiteBody(reason));
+  };
+}
+
+/**
+ * The decision of `sameOriginOnly`, on what every platform has before reading a body (method, request target,
+ * headers): null to let the request through, else why it is refused. The Express middleware above and the Fastify
+ * `onRequest` hook (src/http/fastify-platform.ts) both answer with it.
+ */
+export function crossSiteRefusal(trusted: TrustedOrigins) {
+  const isTrusted = trustedPredicate(trusted);
+  return (method: string | undefined, url: string | undefined, headers: IncomingHttpHeaders): string | null => {
+    if (method === undefined || SAFE_METHODS.has(method)) return null;
+    const origin = headers.origin;
+    const fetchSite = headers['sec-fetch-site'];
     if (origin !== undefined) {
-      if (!isSameOrigin(origin, req.headers.host) && !(origin !== 'null' && isTrusted(origin))) {
-        refusal = `origin ${origin} may not ${req.method} ${req.path}: not this site, not in PUSH_ALLOWED_ORIGINS`;
+      if (!isSameOrigin(origin, headers.host) && !(origin !== 'null' && isTrusted(origin))) {
+        return `origin ${origin} may not ${method} ${pathOf(url)}: not this site, not in PUSH_ALLOWED_ORIGINS`;
       }
     } else if (fetchSite === 'cross-site' || fetchSite === 'same-site') {
-      refusal = `a ${fetchSite} ${req.method} ${req.path} is refused (Sec-Fetch-Site: ${fetchSite}, no Origin)`;
+      return `a ${fetchSite} ${method} ${pathOf(url)} is refused (Sec-Fetch-Site: ${fetchSite}, no Origin)`;
     }
-    if (refusal === null) return next();
-    res.status(403).json({ statusCode: 403, error: 'Forbidden', code: 'cross_site_request', message: refusal });
+    return null;
   };
+}
+
+/** The JSON 403 of a refused cross-site request. */
+export function crossSiteBody(reason: string) {
+  return { statusCode: 403, error: 'Forbidden', code: 'cross_site_request', message: reason };
+}
+
+/** The path of a request target, without its query (what Express calls `req.path`). */
+function pathOf(url: string | undefined): string {
+  const target = url ?? '/';
+  const query = target.indexOf('?');
+  return query === -1 ? target : target.slice(0, query);
 }
 
 /**

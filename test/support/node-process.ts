@@ -59,7 +59,8 @@ export class NodeProcess {
 
   /**
    * Starts `node dist/src/main.js` with `env` on top of a clean environment (PORT=0, HOST=127.0.0.1, NO_COLOR=1;
-   * never the test runner's NODE_ENV=test, which would silence the log line this waits for).
+   * never the test runner's NODE_ENV=test, which would silence the log line this waits for). The test run's
+   * `HTTP_PLATFORM` (the jest project "fastify" sets it) is passed on unless `env` names one.
    */
   static async start(
     name: string,
@@ -70,9 +71,10 @@ export class NodeProcess {
     const base = { ...process.env };
     delete base.NODE_ENV;
     const root = options.root ?? REPO_ROOT;
+    const platform = env.HTTP_PLATFORM ?? process.env.HTTP_PLATFORM ?? 'express';
     const child = spawn(process.execPath, [resolve(root, 'dist/src/main.js')], {
       cwd: root,
-      env: { ...base, PORT: '0', HOST: '127.0.0.1', NO_COLOR: '1', ...env },
+      env: { ...base, HTTP_PLATFORM: platform, PORT: '0', HOST: '127.0.0.1', NO_COLOR: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const node = new NodeProcess(name, child);
@@ -87,6 +89,12 @@ export class NodeProcess {
         if (!match) return;
         node.url = match[1];
         cleanup();
+        // main.ts names its platform on the same line: a suite of the fastify project must not pass on Express.
+        const logged = /HTTP on (\w+)/.exec(node.stdout)?.[1];
+        if (logged !== undefined && logged !== platform) {
+          child.kill('SIGKILL');
+          return fail(new Error(`${name} runs on ${logged}, expected ${platform}\n${node.output()}`));
+        }
         ready();
       };
       const onExit = (code: number | null, signal: NodeJS.Signals | null) => {

@@ -1,11 +1,12 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { INestApplication } from '@nestjs/common';
 import { PushEvents, PushService } from 'nest-push-channel';
 import { AppConfig, loadConfig } from '../../src/app.config';
 import { createApp } from '../../src/bootstrap';
+import { type HttpPlatform, parseHttpPlatform } from '../../src/http/http-platform';
 
 /** A running example app on an ephemeral port, as `npm start` runs it. */
 export interface TestApp {
-  app: NestExpressApplication;
+  app: INestApplication;
   /** `http://127.0.0.1:PORT` */
   baseUrl: string;
   /** `ws://127.0.0.1:PORT/ws` (or the configured path) */
@@ -17,11 +18,23 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** Starts the example app with `listen(0)`; `push` overrides the push module options. */
+/**
+ * The HTTP platform the e2e suites run the app on: `HTTP_PLATFORM` of the test run (`express` unless set; the jest
+ * project `fastify` sets it, see test/support/jest.fastify.setup.ts). Child processes inherit it.
+ */
+export const TEST_PLATFORM: HttpPlatform = parseHttpPlatform('HTTP_PLATFORM', process.env.HTTP_PLATFORM);
+
+/**
+ * Starts the example app with `listen(0)` on `TEST_PLATFORM`; `push` overrides the push module options, `env` the
+ * environment it is configured from (an `HTTP_PLATFORM` there wins).
+ */
 export async function startApp(push: Partial<AppConfig['push']> = {}, env: NodeJS.ProcessEnv = {}): Promise<TestApp> {
-  const config = loadConfig({ COOKIE_SECRET: 'test-secret', ...env });
+  const config = loadConfig({ COOKIE_SECRET: 'test-secret', HTTP_PLATFORM: TEST_PLATFORM, ...env });
   config.push = { ...config.push, ...push };
   const app = await createApp(config);
+  // A suite of the fastify project must never pass on Express by accident.
+  const platform = app.getHttpAdapter().getType();
+  if (platform !== config.httpPlatform) throw new Error(`asked for ${config.httpPlatform}, got ${platform}`);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as { port: number };
   const baseUrl = `http://127.0.0.1:${port}`;

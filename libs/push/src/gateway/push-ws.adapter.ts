@@ -11,6 +11,11 @@ type PathServer = { path: string; handleUpgrade: Function; emit: Function };
  * body instead of a reset connection, so a misconfigured client can tell what is wrong. And a gateway without
  * `@SubscribeMessage` handlers (like the push gateway) gets no per-frame JSON parsing and rxjs pipeline it would
  * never use. Client protocol errors are not logged as server errors. Use it in place of `WsAdapter`: `app.useWebSocketAdapter(new PushWsAdapter(app))`.
+ *
+ * It works the same on `@nestjs/platform-express` and `@nestjs/platform-fastify`: both hand it the Node HTTP server
+ * (`app.getHttpServer()`) before it listens, and it answers that server's `upgrade` events itself; on Fastify that
+ * includes the extra servers Fastify opens when `localhost` resolves to several addresses, whose upgrades Fastify
+ * forwards to its main server.
  */
 export class PushWsAdapter extends WsAdapter {
   override bindMessageHandlers(
