@@ -31,6 +31,7 @@ const REASONS = [
   'server_full',
   'too_many_connections',
   'shutting_down',
+  'unknown_path',
 ];
 const LIMITS = ['too_many_groups', 'session_too_large', 'fanout_queue_full'];
 
@@ -80,6 +81,17 @@ describe('GET /metrics (memory engine)', () => {
     }
     expect(s.value('nest_push_fanout_duration_seconds_count')).toBe(0);
     expect(s.value('nest_push_fanout_duration_seconds_bucket{le="+Inf"}')).toBe(0);
+  });
+
+  it('counts an upgrade on an unknown path, answered 404 by the adapter before any gateway sees it', async () => {
+    const t = await startApp();
+    apps.push(t);
+    const refused = await TestClient.connect(t.wsUrl.replace(/\/ws$/, '/not-the-push-path')).catch((e) => e);
+    expect(refused).toBeInstanceOf(UpgradeRefused);
+    expect((refused as UpgradeRefused).status).toBe(404);
+    const s = await scrape(t);
+    expect(s.value('nest_push_upgrades_refused_total{reason="unknown_path"}')).toBe(1);
+    expect(t.push.getMetrics().rejectedUpgrades.unknownPath).toBe(1);
   });
 
   it('counts what known actions did: connections, binds, sends, a refused origin, a bad frame, a slow consumer', async () => {

@@ -64,8 +64,9 @@ export class PushMetrics {
   nodeStatsPublishFailures = 0;
   /**
    * Upgrades refused: by origin (403), by `authenticate` (401), while shutting down (503), hook errors (500),
-   * a hook that did not settle within `authenticateTimeout` (503), `maxConnections` (503) and
-   * `maxConnectionsPerAddress` (429).
+   * a hook that did not settle within `authenticateTimeout` (503), `maxConnections` (503),
+   * `maxConnectionsPerAddress` (429), and, by `PushWsAdapter`, an upgrade on a path no gateway serves (404) or a
+   * URL that does not parse (400).
    */
   readonly rejectedUpgrades = {
     origin: 0,
@@ -75,6 +76,7 @@ export class PushMetrics {
     authTimeout: 0,
     capacity: 0,
     perAddress: 0,
+    unknownPath: 0,
   };
   /**
    * Calls refused by a bound: `joinGroup` past `maxGroupsPerConnection`, a session past `maxSessionBytes`, a send

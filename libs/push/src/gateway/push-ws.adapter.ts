@@ -3,6 +3,7 @@ import type { MessageMappingProperties } from '@nestjs/websockets/gateway-metada
 import * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
+import { PushMetrics } from '../push-metrics.service';
 
 type PathServer = { path: string; handleUpgrade: Function; emit: Function };
 
@@ -18,6 +19,13 @@ type PathServer = { path: string; handleUpgrade: Function; emit: Function };
  * forwards to its main server.
  */
 export class PushWsAdapter extends WsAdapter {
+  private metrics: PushMetrics | null | undefined;
+
+  /** `app` as for `WsAdapter`; given the app (not a bare HTTP server), refused upgrades are counted in its `PushMetrics`. */
+  constructor(private readonly app?: ConstructorParameters<typeof WsAdapter>[0]) {
+    super(app);
+  }
+
   override bindMessageHandlers(
     client: unknown,
     handlers: MessageMappingProperties[],
@@ -50,14 +58,35 @@ export class PushWsAdapter extends WsAdapter {
       try {
         pathname = new URL(request.url ?? '/', 'ws://localhost').pathname;
       } catch {
+        this.countUnknownPath();
         return rejectUpgrade(socket, 400, 'Bad Request', 'malformed upgrade URL');
       }
       const servers: PathServer[] = this.wsServersRegistry.get(port) ?? [];
       const target = servers.find((server) => server.path === pathname);
-      if (!target) return rejectUpgrade(socket, 404, 'Not Found', `no WebSocket endpoint at ${pathname}`);
+      if (!target) {
+        this.countUnknownPath();
+        return rejectUpgrade(socket, 404, 'Not Found', `no WebSocket endpoint at ${pathname}`);
+      }
       target.handleUpgrade(request, socket, head, (ws: unknown) => target.emit('connection', ws, request));
     });
     return httpServer;
+  }
+
+  /**
+   * Nothing refused is silent: the adapter answers these upgrades before any gateway sees them, so it counts them
+   * itself, in the module's `PushMetrics` found through the app (looked up once; an app without PushModule, or an
+   * adapter built on a bare HTTP server, has none to count in).
+   */
+  private countUnknownPath(): void {
+    if (this.metrics === undefined) {
+      const app = this.app as { get?: (token: unknown, options: { strict: boolean }) => PushMetrics } | undefined;
+      try {
+        this.metrics = typeof app?.get === 'function' ? app.get(PushMetrics, { strict: false }) : null;
+      } catch {
+        this.metrics = null;
+      }
+    }
+    if (this.metrics) this.metrics.rejectedUpgrades.unknownPath++;
   }
 }
 

@@ -32,6 +32,7 @@ const UPGRADE_REASONS = {
   capacity: 'server_full',
   perAddress: 'too_many_connections',
   shuttingDown: 'shutting_down',
+  unknownPath: 'unknown_path',
 } as const satisfies Record<keyof PushMetrics['rejectedUpgrades'], string>;
 
 /** `limitRefusals` keys → the `limit` label: the `code` of the `PushLimitExceededError`. */
