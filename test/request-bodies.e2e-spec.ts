@@ -182,6 +182,17 @@ describe('request bodies (example app): exact answers', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it('delivers a deeply nested message (depth 3000, under the body limit) instead of answering 500', async () => {
+    // Only the top-level fields are the DTO's: validating the nested message recursed until the stack overflowed.
+    const tab = await connect();
+    expect((await alice.post('/bind', { client_id: tab.clientId })).status).toBe(200);
+    const message = `${'['.repeat(3000)}${']'.repeat(3000)}`;
+    const frame = new Promise<string>((resolve) => tab.socket.once('message', (data) => resolve(data.toString())));
+    const res = await alice.post('/send', null, { raw: `{"uid":"alice","message":${message}}` });
+    expect({ status: res.status, body: res.body }).toEqual({ status: 200, body: { delivered: 1 } });
+    expect(await frame).toBe(`{"type":"message","from":"alice","data":${message}}`);
+  });
+
   it('sets and clears the login cookie with the same Set-Cookie lines', async () => {
     const login = await new HttpClient(t.baseUrl).post('/login', { uid: 'dave' });
     const lines = login.headers.getSetCookie();
