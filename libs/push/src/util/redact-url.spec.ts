@@ -14,6 +14,14 @@ describe('redactUrl', () => {
     expect(redacted).not.toMatch(/s3cret|p%40ss|pa@ss|alice|user-only|default/);
   });
 
+  it('hides credentials given as query parameters (ioredis reads ?password= and ?username= as options)', () => {
+    expect(redactUrl('redis://host:6379?password=s3cret')).toBe('redis://host:6379?password=***');
+    expect(redactUrl('redis://host:6379/1?family=4&Username=alice&PASSWORD=s3cret')).toBe(
+      'redis://host:6379/1?family=4&Username=***&PASSWORD=***',
+    );
+    expect(redactUrl('redis://:x@host?password=s3cret')).toBe('redis://***@host?password=***');
+  });
+
   it('keeps a URL without credentials as it is', () => {
     expect(redactUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
     expect(redactUrl('redis://127.0.0.1:6379/3')).toBe('redis://127.0.0.1:6379/3');
