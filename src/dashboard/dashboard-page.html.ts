@@ -149,7 +149,9 @@ export const DASHBOARD_PAGE_HTML = `<!doctype html>
       if (!last || stats.time > last.time) node.samples.push(stats);
       if (node.samples.length > MAX_SAMPLES) node.samples.splice(0, node.samples.length - MAX_SAMPLES);
     });
-    var end = latestTime();
+    // The answering node's clock, not the newest sample: when no node publishes any more the newest sample stops
+    // moving, and gone nodes would never scroll out.
+    var end = answeredAt || latestTime();
     nodes.forEach(function (node, id) {
       if (!present.has(id)) node.state = 'gone';
       while (node.samples.length && node.samples[0].time < end - WINDOW_MS) node.samples.shift();
@@ -244,7 +246,7 @@ export const DASHBOARD_PAGE_HTML = `<!doctype html>
   }
 
   function render() {
-    var end = latestTime();
+    var end = answeredAt || latestTime();
     CHARTS.forEach(function (chart) { draw(chart, end); });
     var connections = CHARTS[0], delivered = CHARTS[1];
 
