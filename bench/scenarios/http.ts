@@ -12,7 +12,7 @@ import { percentile, sleep } from '../lib/common';
 import type { Peer } from '../lib/ipc';
 import type { MeasureResult } from '../servers/control';
 import { connectClients, loadgensFor, Session, waitClients, type Loadgen, type Server } from '../lib/session';
-import type { BenchConfig, HttpKind } from './config';
+import { appServerArgs, type BenchConfig, type HttpKind } from './config';
 import { wsUrlOf } from './fanout';
 
 export interface HttpStep {
@@ -122,15 +122,12 @@ async function step(
 export async function runHttp(config: BenchConfig, kind: HttpKind): Promise<HttpFigures> {
   const { n } = config;
   const session = new Session(config.verbose);
-  const app = kind === 'ours' || kind === 'ours-fastify';
+  const appArgs = appServerArgs(kind);
+  const app = appArgs !== null;
   try {
     const setupStart = Date.now();
-    const server = app
-      ? await session.startServer('app', kind === 'ours' ? 'app-express' : 'app-fastify', [
-          `--platform=${kind === 'ours' ? 'express' : 'fastify'}`,
-        ])
-      : await session.startServer(kind, kind);
-    const clientKind = app ? 'ours' : kind;
+    const server = app ? await session.startServer('app', kind, appArgs) : await session.startServer(kind as 'ws' | 'socketio', kind);
+    const clientKind = kind === 'ws' || kind === 'socketio' ? kind : 'ours';
     const baseUrl = `http://127.0.0.1:${server.port}`;
     const loadgens = await session.startLoadgens(loadgensFor(n));
     await connectClients(loadgens, clientKind, [{ url: wsUrlOf(clientKind, server.port), count: n }]);
