@@ -31,6 +31,8 @@ export interface HttpStep {
   httpP50Ms: number;
   httpP99Ms: number;
   cpuUsPerRequest: number;
+  /** The sender's own CPU per request: on one machine, server + sender + clients share the cores. */
+  senderCpuUsPerRequest: number;
   maxIssueLagMs: number;
   held: boolean;
   reason: string;
@@ -48,6 +50,8 @@ export interface HttpFigures {
 }
 
 interface SenderStep {
+  /** CPU the sender itself used during the step, µs. */
+  cpuUs: number;
   rate: number;
   seconds: number;
   issued: number;
@@ -112,6 +116,7 @@ async function step(
     httpP50Ms: r.httpP50Ms,
     httpP99Ms: r.httpP99Ms,
     cpuUsPerRequest: r.ok ? (m.cpuUserUs + m.cpuSystemUs) / r.ok : NaN,
+    senderCpuUsPerRequest: r.ok ? r.cpuUs / r.ok : NaN,
     maxIssueLagMs: r.maxIssueLagMs,
     held: reason === '',
     reason,
