@@ -294,7 +294,7 @@ async function main(): Promise<void> {
           const figures = await runHttp(config, kind);
           (httpRuns[kind] ??= []).push(figures);
           const steps = figures.steps
-            .map((s) => `${s.rate}/s ${s.held ? 'held' : `NOT held (${s.reason})`} p50 ${fmt.fixed(1)(s.p50Ms)} p99 ${fmt.fixed(1)(s.p99Ms)} ms, ${fmt.fixed(0)(s.cpuUsPerRequest)} µs CPU/req`)
+            .map((s) => `${s.rate}/s ${s.held ? 'held' : `NOT held (${s.reason})`} p50 ${fmt.fixed(1)(s.p50Ms)} p99 ${fmt.fixed(1)(s.p99Ms)} ms, ${fmt.fixed(0)(s.cpuUsPerRequest)} µs CPU/req (sender ${fmt.fixed(0)(s.senderCpuUsPerRequest)})`)
             .join('; ');
           console.log(
             `${repLabel(rep)} ${HTTP_KIND_LABEL[kind].padEnd(13)} max held ${fmt.int(figures.maxHeldRate)} req/s — ${steps} ` +
