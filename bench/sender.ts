@@ -57,6 +57,7 @@ serve({
     let lastAnswerAt = 0;
     let nextUid = 0;
     const start = performance.now();
+    const cpu0 = process.cpuUsage();
 
     const fail = (text: string) => {
       errors++;
@@ -72,7 +73,9 @@ serve({
         clearTimeout(deadline);
         httpLatencies.sort((a, b) => a - b);
         const elapsedS = Math.max(seconds, (lastAnswerAt - start) / 1000);
+        const cpu = process.cpuUsage(cpu0);
         resolve({
+          cpuUs: cpu.user + cpu.system,
           rate,
           seconds,
           issued,

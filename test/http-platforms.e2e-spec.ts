@@ -1,5 +1,6 @@
 import * as http from 'node:http';
 import { gzipSync } from 'node:zlib';
+import { NodeProcess } from './support/node-process';
 import { startApp, TestApp } from './support/test-app';
 import { TestClient } from './support/test-client';
 
@@ -160,5 +161,10 @@ describe('the HTTP contract on Express and on Fastify', () => {
     expect(send).toMatchObject({ status: 200, body: { delivered: 1 } });
     expect(await tab.next()).toEqual({ type: 'message', from: 'alice', data: 'hi there' });
     await fastify.disconnect([tab]);
+  });
+
+  it('node dist/src/main.js with an unknown HTTP_PLATFORM stops at once and says why', async () => {
+    const started = NodeProcess.start('bad-platform', { HTTP_PLATFORM: 'koa' }, 10_000);
+    await expect(started).rejects.toThrow(/exited before listening \(code 1[\s\S]*HTTP_PLATFORM must be express or fastify, got "koa"/);
   });
 });

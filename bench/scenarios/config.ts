@@ -31,24 +31,36 @@ export type Kind = (typeof SERVER_KINDS)[number];
 
 export const KIND_LABEL: Record<Kind, string> = { ours: 'ours', ws: 'raw ws', socketio: 'socket.io' };
 
-/** The example app's HTTP platforms (`HTTP_PLATFORM`). */
-export const APP_PLATFORMS = ['express', 'fastify'] as const;
+/**
+ * The example app's HTTP platforms (`HTTP_PLATFORM`), plus `fastify-fix`: Fastify with its content-type parser fix
+ * applied in the bench server (an experiment, only when asked for; see servers/fastify-parser-fix.ts).
+ */
+export const APP_PLATFORMS = ['express', 'fastify', 'fastify-fix'] as const;
 export type AppPlatform = (typeof APP_PLATFORMS)[number];
 
 /**
  * Servers of the HTTP-push scenario: our example app once per platform (`ours` = Express, as before, so earlier
  * result lines compare), and the references.
  */
-export type HttpKind = 'ours' | 'ours-fastify' | Exclude<Kind, 'ours'>;
+export type HttpKind = 'ours' | 'ours-fastify' | 'ours-fastify-fix' | Exclude<Kind, 'ours'>;
 
 export const HTTP_KIND_LABEL: Record<HttpKind, string> = {
   ours: 'app (Express)',
   'ours-fastify': 'app (Fastify)',
+  'ours-fastify-fix': 'app (Fastify, parser fix)',
   ws: 'http+ws',
   socketio: 'socket.io',
 };
 
 /** The HTTP-push server of our example app on `platform`. */
 export function appKind(platform: AppPlatform): HttpKind {
-  return platform === 'express' ? 'ours' : 'ours-fastify';
+  return platform === 'express' ? 'ours' : platform === 'fastify' ? 'ours-fastify' : 'ours-fastify-fix';
+}
+
+/** The app-server arguments of one of our HTTP-push kinds, or null for a reference. */
+export function appServerArgs(kind: HttpKind): string[] | null {
+  if (kind === 'ours') return ['--platform=express'];
+  if (kind === 'ours-fastify') return ['--platform=fastify'];
+  if (kind === 'ours-fastify-fix') return ['--platform=fastify', '--parser-fix'];
+  return null;
 }

@@ -12,7 +12,7 @@ import { percentile, sleep } from '../lib/common';
 import type { Peer } from '../lib/ipc';
 import type { MeasureResult } from '../servers/control';
 import { connectClients, loadgensFor, Session, waitClients, type Loadgen, type Server } from '../lib/session';
-import type { BenchConfig, HttpKind } from './config';
+import { appServerArgs, type BenchConfig, type HttpKind } from './config';
 import { wsUrlOf } from './fanout';
 
 export interface HttpStep {
@@ -31,6 +31,8 @@ export interface HttpStep {
   httpP50Ms: number;
   httpP99Ms: number;
   cpuUsPerRequest: number;
+  /** The sender's own CPU per request: on one machine, server + sender + clients share the cores. */
+  senderCpuUsPerRequest: number;
   maxIssueLagMs: number;
   held: boolean;
   reason: string;
@@ -48,6 +50,8 @@ export interface HttpFigures {
 }
 
 interface SenderStep {
+  /** CPU the sender itself used during the step, µs. */
+  cpuUs: number;
   rate: number;
   seconds: number;
   issued: number;
@@ -112,6 +116,7 @@ async function step(
     httpP50Ms: r.httpP50Ms,
     httpP99Ms: r.httpP99Ms,
     cpuUsPerRequest: r.ok ? (m.cpuUserUs + m.cpuSystemUs) / r.ok : NaN,
+    senderCpuUsPerRequest: r.ok ? r.cpuUs / r.ok : NaN,
     maxIssueLagMs: r.maxIssueLagMs,
     held: reason === '',
     reason,
@@ -122,15 +127,12 @@ async function step(
 export async function runHttp(config: BenchConfig, kind: HttpKind): Promise<HttpFigures> {
   const { n } = config;
   const session = new Session(config.verbose);
-  const app = kind === 'ours' || kind === 'ours-fastify';
+  const appArgs = appServerArgs(kind);
+  const app = appArgs !== null;
   try {
     const setupStart = Date.now();
-    const server = app
-      ? await session.startServer('app', kind === 'ours' ? 'app-express' : 'app-fastify', [
-          `--platform=${kind === 'ours' ? 'express' : 'fastify'}`,
-        ])
-      : await session.startServer(kind, kind);
-    const clientKind = app ? 'ours' : kind;
+    const server = app ? await session.startServer('app', kind, appArgs) : await session.startServer(kind as 'ws' | 'socketio', kind);
+    const clientKind = kind === 'ws' || kind === 'socketio' ? kind : 'ours';
     const baseUrl = `http://127.0.0.1:${server.port}`;
     const loadgens = await session.startLoadgens(loadgensFor(n));
     await connectClients(loadgens, clientKind, [{ url: wsUrlOf(clientKind, server.port), count: n }]);

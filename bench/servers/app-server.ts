@@ -12,11 +12,14 @@ import { createApp } from '../../src/bootstrap';
 import { announceReady, startControl } from './control';
 import { guardChild } from '../lib/ipc';
 import { parseArgs } from '../lib/common';
+import { applyContentTypeParserFix } from './fastify-parser-fix';
 
 guardChild();
 
 async function main(): Promise<void> {
-  const platform = parseArgs(process.argv.slice(2)).platform ?? 'express';
+  const args = parseArgs(process.argv.slice(2));
+  const platform = args.platform ?? 'express';
+  if (args['parser-fix'] === 'true') applyContentTypeParserFix(); // an experiment: see fastify-parser-fix.ts
   const config = loadConfig({
     HTTP_PLATFORM: platform,
     COOKIE_SECRET: 'bench-cookie-secret', // clients log in through POST /login
