@@ -1,4 +1,5 @@
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from './support/chromium';
 import { startApp, TestApp } from './support/test-app';
 
 /**
@@ -9,15 +10,6 @@ import { startApp, TestApp } from './support/test-app';
  */
 jest.setTimeout(60_000);
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 /** Upper bound for a single UI wait; generous for a slow CI box, far below the suite timeout. */
 const WAIT_MS = 15_000;
 
@@ -96,11 +88,7 @@ describe('demo page in headless Chromium (example app, memory engine)', () => {
 
   beforeAll(async () => {
     t = await startApp();
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      headless: true,
-      args: CHROMIUM_ARGS,
-    });
+    browser = await launchChromium();
     for (const uid of ['alice', 'bob', 'carol'] as const) {
       const context = await browser.newContext({ baseURL: t.baseUrl });
       const page = await context.newPage();

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { NodeStatsPublisher, PushMetrics, type NodeStats } from 'nest-push-channel';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import type { AppConfig } from '../src/app.config';
+import { launchChromium } from './support/chromium';
 import { RedisServer } from './support/redis-server';
 import { TcpProxy } from './support/tcp-proxy';
 import { HttpClient, startApp, TestApp } from './support/test-app';
@@ -18,15 +19,6 @@ import { eventually } from './support/wait';
 
 jest.setTimeout(90_000);
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 /** Publish interval of every node here: short, so the page gets several snapshots per second. */
 const INTERVAL = 200;
 /** Upper bound for a page condition; generous for a slow CI box, far below the suite timeout. */
@@ -101,11 +93,7 @@ describe('dashboard and node stats (Redis engine, example-app nodes)', () => {
 
     beforeAll(async () => {
       a = await start();
-      browser = await chromium.launch({
-        executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-        headless: true,
-        args: CHROMIUM_ARGS,
-      });
+      browser = await launchChromium();
       const context = await browser.newContext({ baseURL: a.baseUrl });
       page = await context.newPage();
       page.on('pageerror', (e) => problem(`pageerror: ${e.message}`));
