@@ -1,22 +1,23 @@
 import { createNodeId } from '../identity/client-id';
-import { PushClientNotFoundError } from '../errors/push.errors';
 import type { ClientInfo } from '../interfaces/client-info.interface';
 import type { PushSession } from '../interfaces/push-message.interface';
 import type { LocalConnection } from '../local/local-connection';
 import type { LocalRegistry } from '../local/local-registry';
 import type { EncodedMessage } from '../message/encoded-message';
-import { deepMerge } from '../util/deep-merge';
+import { LocalNode } from './local-node';
 import { InitialBinding, PushEngine, PushEngineContext, type PushEngineHealth } from './push.engine';
 
 /**
- * One process holds every connection: every call is answered from the local registry, synchronously under the
- * promise. The default engine.
+ * One process holds every connection: every call is answered by its `LocalNode`, synchronously under the promise.
+ * The default engine.
  */
 export class MemoryEngine extends PushEngine {
   readonly nodeId = createNodeId();
+  private local!: LocalNode;
   private registry!: LocalRegistry;
 
   async init(context: PushEngineContext): Promise<void> {
+    this.local = new LocalNode(context.registry, context.metrics);
     this.registry = context.registry;
   }
 
@@ -30,72 +31,49 @@ export class MemoryEngine extends PushEngine {
   }
 
   async register(conn: LocalConnection, initial?: InitialBinding): Promise<void> {
-    this.registry.add(conn);
-    if (initial?.session) conn.session = structuredClone(initial.session);
-    if (initial?.uid) this.registry.setUid(conn, initial.uid);
+    this.local.add(conn, initial);
   }
 
   async unregister(conn: LocalConnection): Promise<ClientInfo> {
-    return this.registry.remove(conn);
+    return this.local.remove(conn);
   }
 
   async sendToClient(clientId: string, message: EncodedMessage): Promise<number> {
-    const conn = this.registry.get(clientId);
-    return conn ? this.registry.deliver([conn], message) : 0;
+    return this.local.deliverToClients([clientId], message, null).delivered;
   }
 
   async sendToClients(clientIds: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
-    const targets = new Set<LocalConnection>();
-    for (const id of clientIds) {
-      const conn = this.registry.get(id);
-      if (conn) targets.add(conn);
-    }
-    return this.registry.deliver(targets, message, exclude);
+    return this.local.deliverToClients(clientIds, message, exclude).delivered;
   }
 
   async sendToUids(uids: string[], message: EncodedMessage): Promise<number> {
-    let delivered = 0;
-    // A connection has one uid, so distinct uids never share a connection: no de-duplication needed.
-    for (const uid of new Set(uids)) {
-      const conns = this.registry.connectionsOfUid(uid);
-      if (conns) delivered += await this.registry.deliver(conns, message);
-    }
-    return delivered;
+    return this.local.deliverToUids(uids, message).delivered;
   }
 
   async sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
-    if (groups.length === 1) {
-      const members = this.registry.connectionsOfGroup(groups[0]);
-      return members ? this.registry.deliver(members, message, exclude) : 0;
-    }
-    const targets = new Set<LocalConnection>();
-    for (const group of groups) {
-      const members = this.registry.connectionsOfGroup(group);
-      if (members) for (const conn of members) targets.add(conn);
-    }
-    return this.registry.deliver(targets, message, exclude);
+    return this.local.deliverToGroups(groups, message, exclude).delivered;
   }
 
   async sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
-    return this.registry.deliver(this.registry.all, message, exclude);
+    return this.local.deliverToAll(message, exclude).delivered;
   }
 
   async bindUid(clientId: string, uid: string): Promise<void> {
-    this.registry.setUid(this.require(clientId), uid);
+    this.registry.setUid(this.local.require(clientId), uid);
   }
 
   async unbindUid(clientId: string): Promise<void> {
-    this.registry.setUid(this.require(clientId), null);
+    this.registry.setUid(this.local.require(clientId), null);
   }
 
   async joinGroup(clientId: string, group: string): Promise<void> {
-    const conn = this.require(clientId);
+    const conn = this.local.require(clientId);
     this.registry.checkJoin(conn, group);
     this.registry.join(conn, group);
   }
 
   async leaveGroup(clientId: string, group: string): Promise<void> {
-    this.registry.leave(this.require(clientId), group);
+    this.registry.leave(this.local.require(clientId), group);
   }
 
   async ungroup(group: string): Promise<number> {
@@ -103,46 +81,34 @@ export class MemoryEngine extends PushEngine {
   }
 
   async closeClient(clientId: string, finalMessage: EncodedMessage | null, destroy: boolean): Promise<boolean> {
-    const conn = this.registry.get(clientId);
-    if (!conn) return false;
-    return destroy ? this.registry.destroy(conn) : this.registry.close(conn, 1000, 'closed-by-server', finalMessage);
+    return this.local.close(clientId, finalMessage, destroy);
   }
 
   async closeUid(uid: string): Promise<number> {
-    const conns = this.registry.connectionsOfUid(uid);
-    if (!conns) return 0;
-    let closed = 0;
-    for (const conn of [...conns]) if (this.registry.close(conn, 1000, 'closed-by-server')) closed++;
-    return closed;
+    return this.local.closeUid(uid);
   }
 
   async setSession(clientId: string, session: PushSession): Promise<void> {
-    const conn = this.require(clientId);
-    this.registry.checkSession(JSON.stringify(session));
-    conn.session = structuredClone(session);
+    const conn = this.local.require(clientId);
+    conn.session = this.local.nextSession(conn, session, false).session;
   }
 
   async updateSession(clientId: string, patch: PushSession): Promise<PushSession> {
-    const conn = this.require(clientId);
-    const merged = deepMerge(conn.session, structuredClone(patch));
-    this.registry.checkSession(JSON.stringify(merged));
-    conn.session = merged;
-    return structuredClone(merged);
+    const conn = this.local.require(clientId);
+    conn.session = this.local.nextSession(conn, patch, true).session;
+    return structuredClone(conn.session);
   }
 
   async getClients(clientIds: string[]): Promise<(ClientInfo | null)[]> {
-    return clientIds.map((id) => {
-      const conn = this.registry.get(id);
-      return conn ? this.registry.describe(conn) : null;
-    });
+    return clientIds.map((id) => this.local.describe(id));
   }
 
   async getClientIdsByUids(uids: string[]): Promise<string[][]> {
-    return uids.map((uid) => idsOf(this.registry.connectionsOfUid(uid)));
+    return uids.map((uid) => this.local.idsOfUid(uid));
   }
 
   async getClientIdsByGroups(groups: string[]): Promise<string[][]> {
-    return groups.map((group) => idsOf(this.registry.connectionsOfGroup(group)));
+    return groups.map((group) => this.local.idsOfGroup(group));
   }
 
   async countClientsByGroups(groups: string[]): Promise<number[]> {
@@ -154,7 +120,7 @@ export class MemoryEngine extends PushEngine {
   }
 
   async getAllClientIds(): Promise<string[]> {
-    return idsOf(this.registry.connections());
+    return this.local.allIds();
   }
 
   async countClients(): Promise<number> {
@@ -176,16 +142,4 @@ export class MemoryEngine extends PushEngine {
   async countGroups(): Promise<number> {
     return this.registry.groupCount;
   }
-
-  private require(clientId: string): LocalConnection {
-    const conn = this.registry.get(clientId);
-    if (!conn) throw new PushClientNotFoundError(clientId);
-    return conn;
-  }
-}
-
-function idsOf(conns: Iterable<LocalConnection> | undefined): string[] {
-  const ids: string[] = [];
-  if (conns) for (const conn of conns) ids.push(conn.id);
-  return ids;
 }

@@ -26,7 +26,12 @@ interface WsInternals {
   _extensions?: Record<string, unknown>;
 }
 
-/** A fan-out in flight: the same audience snapshot, one or more messages for each member. */
+/**
+ * A uid or a group gaining its first member on this node (`present` true) or losing its last one (false). A cluster
+ * engine follows these to subscribe to exactly the channels this node needs.
+ */
+export type MembershipListener = (kind: 'uid' | 'group', name: string, present: boolean) => void;
+
 /** Who a delivery goes to: any collection of connections; a Set or Map is recognised again when reused. */
 export type Audience = Iterable<LocalConnection> | ReadonlyMap<string, LocalConnection>;
 
@@ -96,6 +101,7 @@ export class LocalRegistry {
   /** Frame writes waiting in `queue` (what `maxFanoutQueue` bounds). */
   private queued = 0;
   private readonly maxQueued: number;
+  private membership: MembershipListener | null = null;
 
   constructor(
     private readonly limits: LocalRegistryLimits,
@@ -124,6 +130,14 @@ export class LocalRegistry {
   /** Number of groups with members on this node. */
   get groupCount(): number {
     return this.byGroup.size;
+  }
+
+  /**
+   * Sets the one listener told when a uid or group gains its first member or loses its last one on this node
+   * (null to stop). It runs synchronously inside the change, so it sees every transition in order.
+   */
+  onMembership(listener: MembershipListener | null): void {
+    this.membership = listener;
   }
 
   /** Adds a freshly accepted connection. */
@@ -170,9 +184,9 @@ export class LocalRegistry {
     const previous = conn.uid;
     if (previous === uid || (uid !== null && !this.holds(conn))) return previous;
     this.version++;
-    if (previous !== null) removeFromIndex(this.byUid, previous, conn);
+    if (previous !== null && removeFromIndex(this.byUid, previous, conn)) this.membership?.('uid', previous, false);
     conn.uid = uid;
-    if (uid !== null) addToIndex(this.byUid, uid, conn);
+    if (uid !== null && addToIndex(this.byUid, uid, conn)) this.membership?.('uid', uid, true);
     return previous;
   }
 
@@ -184,7 +198,7 @@ export class LocalRegistry {
     if (conn.groups.has(group) || !this.holds(conn)) return false;
     this.version++;
     conn.groups.add(group);
-    addToIndex(this.byGroup, group, conn);
+    if (addToIndex(this.byGroup, group, conn)) this.membership?.('group', group, true);
     return true;
   }
 
@@ -215,7 +229,7 @@ export class LocalRegistry {
   leave(conn: LocalConnection, group: string): boolean {
     if (!conn.groups.delete(group)) return false;
     this.version++;
-    removeFromIndex(this.byGroup, group, conn);
+    if (removeFromIndex(this.byGroup, group, conn)) this.membership?.('group', group, false);
     return true;
   }
 
@@ -226,6 +240,7 @@ export class LocalRegistry {
     this.version++;
     this.byGroup.delete(group);
     for (const conn of members) conn.groups.delete(group);
+    this.membership?.('group', group, false);
     return [...members];
   }
 
@@ -492,15 +507,21 @@ export class LocalRegistry {
   }
 }
 
-function addToIndex(index: Map<string, Set<LocalConnection>>, key: string, conn: LocalConnection): void {
-  let set = index.get(key);
-  if (!set) index.set(key, (set = new Set()));
-  set.add(conn);
+/** Adds `conn` under `key`; true when it is the key's first member. */
+function addToIndex(index: Map<string, Set<LocalConnection>>, key: string, conn: LocalConnection): boolean {
+  const set = index.get(key);
+  if (set) {
+    set.add(conn);
+    return false;
+  }
+  index.set(key, new Set([conn]));
+  return true;
 }
 
-function removeFromIndex(index: Map<string, Set<LocalConnection>>, key: string, conn: LocalConnection): void {
+/** Removes `conn` from under `key`; true when it was the key's last member. */
+function removeFromIndex(index: Map<string, Set<LocalConnection>>, key: string, conn: LocalConnection): boolean {
   const set = index.get(key);
-  if (!set) return;
-  set.delete(conn);
-  if (set.size === 0) index.delete(key);
+  if (!set || !set.delete(conn) || set.size > 0) return false;
+  index.delete(key);
+  return true;
 }
