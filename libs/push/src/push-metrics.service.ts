@@ -58,6 +58,11 @@ export class PushMetrics {
   /** Cluster messages dropped because they could not be read, or named an operation this node does not know. */
   badClusterMessages = 0;
   /**
+   * Cluster messages ignored because another node wrote them in a protocol version this node does not speak (two
+   * versions deployed at once). The first one from each node is also logged.
+   */
+  clusterVersionRefusals = 0;
+  /**
    * This node's `NodeStats` snapshots the engine could not publish (its backend unreachable): the dashboard shows
    * the node late or not at all until a publish succeeds again.
    */
@@ -156,6 +161,7 @@ export class PushMetrics {
       requestTimeouts: this.requestTimeouts,
       subscriberResets: this.subscriberResets,
       badClusterMessages: this.badClusterMessages,
+      clusterVersionRefusals: this.clusterVersionRefusals,
       nodeStatsPublishFailures: this.nodeStatsPublishFailures,
       rejectedUpgrades: { ...this.rejectedUpgrades },
       limitRefusals: { ...this.limitRefusals },

@@ -103,6 +103,11 @@ const COUNTERS: [name: string, help: string, read: Reading][] = [
     (m) => m.badClusterMessages,
   ],
   [
+    'engine_version_refusals_total',
+    'Cluster messages ignored because another node wrote them in a protocol version this node does not speak.',
+    (m) => m.clusterVersionRefusals,
+  ],
+  [
     'node_stats_publish_failures_total',
     "This node's stats snapshots (for the cluster dashboard) the engine could not publish.",
     (m) => m.nodeStatsPublishFailures,

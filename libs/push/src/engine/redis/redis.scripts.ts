@@ -1,240 +1,225 @@
 /*
- * The Redis engine's index lives in these keys (P is the prefix, `push:` by default):
- *
- *   P nodes          zset   node id → expiry (ms, Redis clock)      liveness of every node
- *   P n:<node>       set    client_ids held by a node                what a crash leaves for the reaper
- *   P c:<cid>        hash   uid, session (JSON)                      one connection
- *   P cg:<cid>       set    its groups
- *   P u:<uid>        set    client_ids bound to a uid
- *   P g:<group>      set    client_ids in a group
- *   P clients / uids / groups   sets of everything live             answers "all" queries without scanning
- *   P node-stats:<node>  string  the node's NodeStats JSON, PX 3 × interval   the dashboard (plain SET/MGET, no script)
- *
- * Only the node that holds a connection writes its entries (single writer), always through one of these scripts,
- * so each change is atomic and the "all" sets never keep an empty uid or group. The node part of a client_id is
- * its first 16 characters. Scripts build key names from the prefix, so they assume one Redis (not Cluster): see
- * the README's notes on Redis Cluster. Channels are `P ch:…`; on a database other than 0 the engine's P carries
- * the database (`push:db1:`), because pub/sub is server-wide and would otherwise join apps on different databases.
+ * The Lua scripts of the Redis engines. Each receives every name it touches in KEYS (built by `RedisKeys`, never
+ * here) and its values in ARGV, and every key of one call shares one hash tag, so each runs on one slot of a Redis
+ * Cluster as well as on one Redis. A script that publishes takes the command in ARGV[1]: PUBLISH on one Redis,
+ * SPUBLISH (sharded, on the slot's own shard) on a cluster. See redis-keys.ts for the layout.
  */
 
-const DROP = `
-local function drop(p, cid)
-  local ckey = p .. 'c:' .. cid
-  local uid = redis.call('HGET', ckey, 'uid')
-  if uid then
-    local ukey = p .. 'u:' .. uid
-    redis.call('SREM', ukey, cid)
-    if redis.call('SCARD', ukey) == 0 then redis.call('SREM', p .. 'uids', uid) end
-  end
-  local gkey = p .. 'cg:' .. cid
-  for _, g in ipairs(redis.call('SMEMBERS', gkey)) do
-    local k = p .. 'g:' .. g
-    redis.call('SREM', k, cid)
-    if redis.call('SCARD', k) == 0 then redis.call('SREM', p .. 'groups', g) end
-  end
-  redis.call('DEL', ckey, gkey)
-  redis.call('SREM', p .. 'clients', cid)
-  redis.call('SREM', p .. 'n:' .. string.sub(cid, 1, 16), cid)
-end
-local function setuid(p, cid, uid)
-  local ckey = p .. 'c:' .. cid
-  local old = redis.call('HGET', ckey, 'uid')
-  if old == uid then return end
-  if old then
-    local okey = p .. 'u:' .. old
-    redis.call('SREM', okey, cid)
-    if redis.call('SCARD', okey) == 0 then redis.call('SREM', p .. 'uids', old) end
-  end
-  if uid == '' then
-    redis.call('HDEL', ckey, 'uid')
-  else
-    redis.call('HSET', ckey, 'uid', uid)
-    redis.call('SADD', p .. 'u:' .. uid, cid)
-    redis.call('SADD', p .. 'uids', uid)
-  end
-end
-local function join(p, cid, g)
-  redis.call('SADD', p .. 'cg:' .. cid, g)
-  redis.call('SADD', p .. 'g:' .. g, cid)
-  redis.call('SADD', p .. 'groups', g)
-end
+/** A script: how many of its arguments are KEYS, and its Lua. */
+export interface RedisScript {
+  keys: number | 'dynamic';
+  lua: string;
+}
+
+const NOW_MS = `
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 `;
 
-/** Publishes `payload` once to each node (but `origin`) that holds one of `cids`; returns how many cids. */
-const PUBLISH_TO_HOLDERS = `
-local function publish_to_holders(p, origin, payload, cids)
-  local nodes = {}
-  for _, cid in ipairs(cids) do nodes[string.sub(cid, 1, 16)] = true end
-  for node in pairs(nodes) do
-    if node ~= origin then redis.call('PUBLISH', p .. 'ch:node:' .. node, payload) end
-  end
-  return #cids
-end
-`;
-
-/** Lua scripts by name; each takes no KEYS and its arguments in ARGV, ARGV[1] being the prefix. */
+/** Lua scripts by name (ioredis commands of the same name; `dynamic` ones take the key count first). */
 export const REDIS_SCRIPTS = {
-  /** (p, node, cid, uid|'', session, ...groups) — writes a connection whole, replacing what was there. */
-  pushRegister: `${DROP}
-local p, node, cid, uid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-drop(p, cid)
-redis.call('SADD', p .. 'clients', cid)
-redis.call('SADD', p .. 'n:' .. node, cid)
-redis.call('HSET', p .. 'c:' .. cid, 'session', ARGV[5])
-if uid ~= '' then setuid(p, cid, uid) end
-for i = 6, #ARGV do join(p, cid, ARGV[i]) end
-return 1`,
-
-  /** (p, ...cids) — removes connections and every binding they had. */
-  pushUnregister: `${DROP}
-for i = 2, #ARGV do drop(ARGV[1], ARGV[i]) end
-return 1`,
-
-  /** (p, cid, uid|'') — binds (or with '' unbinds). 0 when the client is not in the index. */
-  pushSetUid: `${DROP}
-local p, cid = ARGV[1], ARGV[2]
-if redis.call('EXISTS', p .. 'c:' .. cid) == 0 then return 0 end
-setuid(p, cid, ARGV[3])
-return 1`,
-
-  /** (p, cid, group) */
-  pushJoin: `${DROP}
-local p, cid = ARGV[1], ARGV[2]
-if redis.call('EXISTS', p .. 'c:' .. cid) == 0 then return 0 end
-join(p, cid, ARGV[3])
-return 1`,
-
-  /** (p, cid, group) */
-  pushLeave: `
-local p, cid, g = ARGV[1], ARGV[2], ARGV[3]
-if redis.call('EXISTS', p .. 'c:' .. cid) == 0 then return 0 end
-redis.call('SREM', p .. 'cg:' .. cid, g)
-local k = p .. 'g:' .. g
-redis.call('SREM', k, cid)
-if redis.call('SCARD', k) == 0 then redis.call('SREM', p .. 'groups', g) end
-return 1`,
-
-  /** (p, cid, sessionJson) */
-  pushSetSession: `
-local p, cid = ARGV[1], ARGV[2]
-if redis.call('EXISTS', p .. 'c:' .. cid) == 0 then return 0 end
-redis.call('HSET', p .. 'c:' .. cid, 'session', ARGV[3])
-return 1`,
-
-  /** (p, group, channel, payload) — dissolves a group in the index and tells its nodes; returns its size. */
-  pushUngroup: `
-local p, g = ARGV[1], ARGV[2]
-local k = p .. 'g:' .. g
-local members = redis.call('SMEMBERS', k)
-for _, cid in ipairs(members) do redis.call('SREM', p .. 'cg:' .. cid, g) end
-redis.call('DEL', k)
-redis.call('SREM', p .. 'groups', g)
-if #members > 0 then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
-return #members`,
-
-  /** (p, node, batch) — removes up to \`batch\` connections of a dead node; returns how many are left. */
-  pushReap: `${DROP}
-local p, node = ARGV[1], ARGV[2]
-local nkey = p .. 'n:' .. node
-local cids = redis.call('SPOP', nkey, tonumber(ARGV[3]))
-for _, cid in ipairs(cids) do drop(p, cid) end
-local left = redis.call('SCARD', nkey)
-if left == 0 then redis.call('ZREM', p .. 'nodes', node) end
-return left`,
-
-  /** (p, node, ttl) — renews a node; returns 1 when it was absent (first start, reaped, or Redis lost data). */
-  pushHeartbeat: `${DROP}
-return redis.call('ZADD', ARGV[1] .. 'nodes', now_ms() + tonumber(ARGV[3]), ARGV[2])`,
-
-  /** (p) — ids of nodes whose liveness has expired. */
-  pushDeadNodes: `${DROP}
-return redis.call('ZRANGEBYSCORE', ARGV[1] .. 'nodes', '-inf', now_ms())`,
-
-  /** (p, payload, ...uids) — publishes to each uid's channel; returns how many connections the uids have. */
-  pushSendUids: `
-local p, payload, count = ARGV[1], ARGV[2], 0
-for i = 3, #ARGV do
-  local n = redis.call('SCARD', p .. 'u:' .. ARGV[i])
-  if n > 0 then
-    count = count + n
-    redis.call('PUBLISH', p .. 'ch:u:' .. ARGV[i], payload)
-  end
+  /**
+   * KEYS: node clients, then (connection hash, connection groups) per connection. ARGV per connection: cid,
+   * session, uid|'', n, n groups. Writes each connection whole; returns per connection its previous uid|'' , the
+   * count of its previous groups, and those groups (so the caller can remove the bindings that changed).
+   */
+  pushRegister: {
+    keys: 'dynamic',
+    lua: `
+local out, a = {}, 1
+for k = 2, #KEYS, 2 do
+  local ckey, gkey = KEYS[k], KEYS[k + 1]
+  local cid, session, uid, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  local old = redis.call('HGET', ckey, 'uid') or ''
+  local oldGroups = redis.call('SMEMBERS', gkey)
+  redis.call('DEL', ckey, gkey)
+  redis.call('SADD', KEYS[1], cid)
+  redis.call('HSET', ckey, 'session', session)
+  if uid ~= '' then redis.call('HSET', ckey, 'uid', uid) end
+  for i = 1, n do redis.call('SADD', gkey, ARGV[a + 3 + i]) end
+  out[#out + 1] = old
+  out[#out + 1] = #oldGroups
+  for _, g in ipairs(oldGroups) do out[#out + 1] = g end
+  a = a + 4 + n
 end
-return count`,
-
-  /** (p, group, payload, ...excluded) — publishes to a group's channel; returns its size minus the excluded. */
-  pushSendGroup: `
-local p, g = ARGV[1], ARGV[2]
-local k = p .. 'g:' .. g
-local count = redis.call('SCARD', k)
-if count == 0 then return 0 end
-for i = 4, #ARGV do count = count - redis.call('SISMEMBER', k, ARGV[i]) end
-redis.call('PUBLISH', p .. 'ch:g:' .. g, ARGV[3])
-return count`,
+return out`,
+  },
 
   /**
-   * (p, origin, payload, ngroups, ...groups, ...excluded) — several groups at once: members are de-duplicated
-   * here, and only the nodes that hold one get the payload (on their node channel).
+   * KEYS: node clients, then (connection hash, connection groups) per connection. ARGV: the cids. Deletes them;
+   * returns per connection its uid|'' , its group count, and its groups (the bindings to undo elsewhere).
    */
-  pushSendGroups: `${PUBLISH_TO_HOLDERS}
-local p, origin, payload, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local keys = {}
-for i = 1, n do keys[i] = p .. 'g:' .. ARGV[4 + i] end
-local excluded = {}
-for i = 5 + n, #ARGV do excluded[ARGV[i]] = true end
--- One group at a time rather than SUNION(unpack(keys)): unpack fails past ~8,000 groups.
-local seen, targets = {}, {}
-for i = 1, n do
-  for _, cid in ipairs(redis.call('SMEMBERS', keys[i])) do
-    if not seen[cid] and not excluded[cid] then
-      seen[cid] = true
-      targets[#targets + 1] = cid
-    end
-  end
+  pushForget: {
+    keys: 'dynamic',
+    lua: `
+local out = {}
+for i = 1, #ARGV do
+  local ckey, gkey = KEYS[2 * i], KEYS[2 * i + 1]
+  local groups = redis.call('SMEMBERS', gkey)
+  out[#out + 1] = redis.call('HGET', ckey, 'uid') or ''
+  out[#out + 1] = #groups
+  for _, g in ipairs(groups) do out[#out + 1] = g end
+  redis.call('DEL', ckey, gkey)
+  redis.call('SREM', KEYS[1], ARGV[i])
 end
-return publish_to_holders(p, origin, payload, targets)`,
+return out`,
+  },
 
-  /** (p, origin, payload, ...cids) — listed clients (already de-duplicated and filtered by the caller). */
-  pushSendClients: `${PUBLISH_TO_HOLDERS}
-local p, origin, payload = ARGV[1], ARGV[2], ARGV[3]
-local targets = {}
-for i = 4, #ARGV do
-  if redis.call('EXISTS', p .. 'c:' .. ARGV[i]) == 1 then targets[#targets + 1] = ARGV[i] end
+  /** KEYS: (connection hash, connection groups) per connection. Reads what \`pushForget\` returns, deleting nothing. */
+  pushBindings: {
+    keys: 'dynamic',
+    lua: `
+local out = {}
+for k = 1, #KEYS, 2 do
+  local groups = redis.call('SMEMBERS', KEYS[k + 1])
+  out[#out + 1] = redis.call('HGET', KEYS[k], 'uid') or ''
+  out[#out + 1] = #groups
+  for _, g in ipairs(groups) do out[#out + 1] = g end
 end
-return publish_to_holders(p, origin, payload, targets)`,
+return out`,
+  },
 
-  /** (p, payload, ...excluded) — everyone; returns how many connections there are, minus the excluded. */
-  pushSendAll: `
-local p = ARGV[1]
-local count = redis.call('SCARD', p .. 'clients')
-if count == 0 then return 0 end
-for i = 3, #ARGV do count = count - redis.call('SISMEMBER', p .. 'clients', ARGV[i]) end
-redis.call('PUBLISH', p .. 'ch:all', ARGV[2])
-return count`,
+  /** KEYS: connection hash. ARGV: uid|''. Returns false when the connection is missing, else its previous uid|''. */
+  pushSetUid: {
+    keys: 1,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local old = redis.call('HGET', KEYS[1], 'uid') or ''
+if ARGV[1] == '' then redis.call('HDEL', KEYS[1], 'uid') else redis.call('HSET', KEYS[1], 'uid', ARGV[1]) end
+return old`,
+  },
+
+  /** KEYS: connection hash, connection groups. ARGV: group, 1 (join) | 0 (leave). 0 when the connection is missing. */
+  pushSetGroup: {
+    keys: 2,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) else redis.call('SREM', KEYS[2], ARGV[1]) end
+return 1`,
+  },
+
+  /** KEYS: connection hash. ARGV: session JSON. 0 when the connection is missing. */
+  pushSetSession: {
+    keys: 1,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'session', ARGV[1])
+return 1`,
+  },
 
   /**
-   * (p, node, payload) — a call to one node, on its node channel. Returns how many listened; when none did, -1 if
-   * the node is still alive (its subscriber is reconnecting: try again) and 0 if it is gone.
+   * KEYS: the node's hosted set, the count hash. ARGV: name, 1 (hosts) | 0 (no longer). Idempotent: the count moves
+   * only when the hosted set changed, so a repeated or late call never counts twice.
    */
-  pushCallNode: `${DROP}
-local p, node = ARGV[1], ARGV[2]
-local n = redis.call('PUBLISH', p .. 'ch:node:' .. node, ARGV[3])
-if n > 0 then return n end
-local expiry = redis.call('ZSCORE', p .. 'nodes', node)
-if expiry and tonumber(expiry) > now_ms() then return -1 end
+  pushHost: {
+    keys: 2,
+    lua: `
+if ARGV[2] == '1' then
+  if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[2], ARGV[1], 1) end
+elseif redis.call('SREM', KEYS[1], ARGV[1]) == 1 then
+  if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
+end
+return 1`,
+  },
+
+  /** KEYS: the node's hosted set, the count hash. ARGV: every name the node hosts now. Sets exactly those. */
+  pushRehost: {
+    keys: 2,
+    lua: `
+local want = {}
+for i = 1, #ARGV do want[ARGV[i]] = true end
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if not want[name] then
+    redis.call('SREM', KEYS[1], name)
+    if redis.call('HINCRBY', KEYS[2], name, -1) <= 0 then redis.call('HDEL', KEYS[2], name) end
+  end
+end
+for i = 1, #ARGV do
+  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
+end
+return 1`,
+  },
+
+  /**
+   * KEYS: nodes, hosted uids, hosted groups, uid counts, group counts, stats. ARGV: node. Removes a node that left
+   * or died (after its connections): its hosted names leave the counts, then its liveness and stats go.
+   */
+  pushForgetNode: {
+    keys: 6,
+    lua: `
+for k = 2, 3 do
+  for _, name in ipairs(redis.call('SMEMBERS', KEYS[k])) do
+    if redis.call('HINCRBY', KEYS[k + 2], name, -1) <= 0 then redis.call('HDEL', KEYS[k + 2], name) end
+  end
+end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[6])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1`,
+  },
+
+  /** KEYS: nodes. ARGV: node, ttl. Renews a node; returns 1 when it was absent (first start, reaped, data lost). */
+  pushHeartbeat: {
+    keys: 1,
+    lua: `${NOW_MS}
+return redis.call('ZADD', KEYS[1], now_ms() + tonumber(ARGV[2]), ARGV[1])`,
+  },
+
+  /** KEYS: nodes. Ids of nodes whose liveness expired. */
+  pushDeadNodes: {
+    keys: 1,
+    lua: `${NOW_MS}
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms())`,
+  },
+
+  /** KEYS: nodes. ARGV: node. 1 when its liveness has not expired. */
+  pushIsAlive: {
+    keys: 1,
+    lua: `${NOW_MS}
+local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if expiry and tonumber(expiry) > now_ms() then return 1 end
 return 0`,
+  },
 
-  /** (p, uid, payload) — tells the nodes of a uid to close its connections; returns how many it has. */
-  pushCloseUid: `
-local p, uid = ARGV[1], ARGV[2]
-local count = redis.call('SCARD', p .. 'u:' .. uid)
-if count > 0 then redis.call('PUBLISH', p .. 'ch:u:' .. uid, ARGV[3]) end
+  /**
+   * KEYS: a member set, its channel. ARGV: publish command, payload, ...excluded client_ids. Publishes when the set
+   * has members; returns its size minus the excluded members (a uid's, a group's, or everyone's).
+   */
+  pushPublishCounted: {
+    keys: 2,
+    lua: `
+local count = redis.call('SCARD', KEYS[1])
+if count == 0 then return 0 end
+for i = 3, #ARGV do count = count - redis.call('SISMEMBER', KEYS[1], ARGV[i]) end
+redis.call(ARGV[1], KEYS[2], ARGV[2])
 return count`,
-} as const;
+  },
+
+  /**
+   * KEYS: a node's clients, its channel. ARGV: publish command, payload, ...client_ids. Publishes when the node holds
+   * one of them; returns how many it holds.
+   */
+  pushPublishToHeld: {
+    keys: 2,
+    lua: `
+local count = 0
+for i = 3, #ARGV do count = count + redis.call('SISMEMBER', KEYS[1], ARGV[i]) end
+if count > 0 then redis.call(ARGV[1], KEYS[2], ARGV[2]) end
+return count`,
+  },
+
+  /** KEYS: a group's members, its channel. ARGV: publish command, payload. Empties the group; returns its size. */
+  pushDissolve: {
+    keys: 2,
+    lua: `
+local count = redis.call('SCARD', KEYS[1])
+if count == 0 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call(ARGV[1], KEYS[2], ARGV[2])
+return count`,
+  },
+} as const satisfies Record<string, RedisScript>;
 
 /** Names of the scripts, as ioredis commands. */
 export type RedisScriptName = keyof typeof REDIS_SCRIPTS;

@@ -1,0 +1,88 @@
+import type { ClientInfo } from '../../interfaces/client-info.interface';
+
+/** One connection as its holder writes it into the directory. */
+export interface ConnectionRecord {
+  clientId: string;
+  uid: string | null;
+  groups: readonly string[];
+  /** The session's JSON. */
+  session: string;
+}
+
+/** What a connection was bound to, so its removal can undo every binding (the holder's view). */
+export interface ConnectionBindings {
+  clientId: string;
+  uid: string | null;
+  groups: readonly string[];
+}
+
+/** A node's published `NodeStats`, as JSON. */
+export interface NodeStatsEntry {
+  node: string;
+  json: string;
+}
+
+/**
+ * The index half of a cluster backend: every connection, uid and group of the cluster, so that queries are answered
+ * by the backend alone, never by asking the nodes. Only the node that holds a connection writes its entries
+ * (single writer), and `ClusterEngine` serialises the writes to one connection, so an implementation needs no
+ * locking of its own. Each write resolves to false when the connection is missing from the index (the backend lost
+ * its data: the engine then resyncs), and rejects when the backend cannot be reached.
+ *
+ * Counts of uids and groups are kept by hosting node: `host` is called when a uid or group gains its first member
+ * on a node and `unhost` when it loses its last, so that `countUids` and `countGroups` are one read each.
+ */
+export interface ClusterDirectory {
+  /** Writes connections whole (replacing what was there), held by `node`. */
+  register(node: string, records: readonly ConnectionRecord[]): Promise<void>;
+  /** Removes connections and every binding they had (the given ones and whatever the index had). */
+  unregister(node: string, connections: readonly ConnectionBindings[]): Promise<void>;
+  /** Moves a connection from `previous` to `uid` (null: none). */
+  setUid(clientId: string, previous: string | null, uid: string | null): Promise<boolean>;
+  /** Adds a connection to a group. */
+  join(clientId: string, group: string): Promise<boolean>;
+  /** Removes a connection from a group. */
+  leave(clientId: string, group: string): Promise<boolean>;
+  /** Replaces a connection's session JSON. */
+  setSession(clientId: string, session: string): Promise<boolean>;
+  /** `node` now hosts (`hosted`) or no longer hosts a uid or group. */
+  host(node: string, kind: 'uid' | 'group', name: string, hosted: boolean): Promise<void>;
+  /** Sets exactly what `node` hosts (the resync), adding and removing in the counts accordingly. */
+  rehost(node: string, uids: readonly string[], groups: readonly string[]): Promise<void>;
+  /** The client_ids the index says `node` holds. */
+  heldBy(node: string): Promise<string[]>;
+
+  /** Renews `node`'s liveness for `ttl` ms; resolves to true when it was absent (first start, reaped, data lost). */
+  heartbeat(node: string, ttl: number): Promise<boolean>;
+  /** Nodes whose liveness expired. */
+  deadNodes(): Promise<string[]>;
+  /** Whether `node`'s liveness has not expired. */
+  isAlive(node: string): Promise<boolean>;
+  /**
+   * Removes a dead node's connections and hosted names, in batches of `batch`, if this node (`by`) wins the reap
+   * lock for `lockTtl` ms; resolves to whether it did.
+   */
+  reap(node: string, by: string, batch: number, lockTtl: number): Promise<boolean>;
+  /** Removes a node that is leaving (after its connections were unregistered): liveness, hosted names, stats. */
+  forgetNode(node: string): Promise<void>;
+
+  /** What each listed connection has, or null. */
+  getClients(clientIds: readonly string[]): Promise<(ClientInfo | null)[]>;
+  getClientIdsByUids(uids: readonly string[]): Promise<string[][]>;
+  getClientIdsByGroups(groups: readonly string[]): Promise<string[][]>;
+  countClientsByUids(uids: readonly string[]): Promise<number[]>;
+  countClientsByGroups(groups: readonly string[]): Promise<number[]>;
+  getAllClientIds(): Promise<string[]>;
+  countClients(): Promise<number>;
+  getAllUids(): Promise<string[]>;
+  countUids(): Promise<number>;
+  getAllGroups(): Promise<string[]>;
+  countGroups(): Promise<number>;
+
+  /** Stores `node`'s stats JSON for `ttl` ms. */
+  publishNodeStats(node: string, json: string, ttl: number): Promise<void>;
+  /** Every stored stats entry of a node still in the liveness index. */
+  getNodeStats(): Promise<NodeStatsEntry[]>;
+  /** Round trip to the backend; rejects when it does not answer. */
+  ping(): Promise<void>;
+}

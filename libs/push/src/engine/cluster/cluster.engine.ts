@@ -1,0 +1,696 @@
+import { Logger } from '@nestjs/common';
+import { isPushError, PushClientNotFoundError, PushEngineUnavailableError } from '../../errors/push.errors';
+import { createNodeId, nodeIdOf } from '../../identity/client-id';
+import type { ClientInfo } from '../../interfaces/client-info.interface';
+import type { PushSession } from '../../interfaces/push-message.interface';
+import { serialWrite, serialWriteAll } from '../../local/connection-writes';
+import type { LocalConnection } from '../../local/local-connection';
+import type { LocalRegistry } from '../../local/local-registry';
+import { EncodedMessage } from '../../message/encoded-message';
+import type { PushMetrics } from '../../push-metrics.service';
+import { parseNodeStats } from '../../stats/node-stats';
+import type { NodeStats } from '../../stats/node-stats.interface';
+import { LocalNode, type LocalDelivery } from '../local-node';
+import { InitialBinding, PushEngine, PushEngineContext, type PushEngineHealth } from '../push.engine';
+import type { ClusterDirectory, ConnectionRecord } from './cluster-directory';
+import type { HolderCall } from './cluster-message';
+import type { ClusterRoute, ClusterTransport } from './cluster-transport';
+import { Liveness } from './liveness';
+import { ClusterInbox, NodeMessaging } from './node-messaging';
+import { Resync } from './resync';
+import { RouteSubscriptions } from './route-subscriptions';
+
+/** Connections per directory call when a node writes or removes many at once. */
+const BATCH = 500;
+
+/** What a cluster backend hands its engine once connected. */
+export interface ClusterBackend {
+  transport: ClusterTransport;
+  directory: ClusterDirectory;
+}
+
+/** The timings every cluster engine runs on (the Redis engine's options of the same names). */
+export interface ClusterTimings {
+  /** How long a node stays alive in the index without renewing, in ms. */
+  nodeTtl: number;
+  /** How often a node renews itself, probes its listener and reaps dead nodes, in ms. */
+  reapInterval: number;
+  /** How long a call waits for another node, and a backend command for its answer, in ms. */
+  requestTimeout: number;
+}
+
+/**
+ * Many processes behind a shared backend: a `ClusterTransport` for messages between nodes and a `ClusterDirectory`
+ * for the index. A backend implements those two and `connect`; this class does the rest, the same for every
+ * backend, from parts with one concern each:
+ *
+ * - `LocalNode`: this process's sockets (what every engine shares);
+ * - `NodeMessaging`: typed, versioned messages between nodes, and request/reply to the holder of a connection;
+ * - `RouteSubscriptions`: listening on exactly the uid and group routes this node has members for;
+ * - `Liveness`: renewing this node, reaping dead ones, probing its own listener;
+ * - `Resync`: writing this node back into the index after an outage or a data loss.
+ *
+ * Rules it keeps: only the holder of a connection writes its entries (a write aimed at another node's connection
+ * is a call to that node); writes to one connection are applied in call order (`serialWrite`); a push is written
+ * locally first, never waiting for the backend, and the count adds the members the index knows elsewhere; a bind
+ * resolves once the holder listens on the uid's route; while the backend is down, local delivery goes on and
+ * cluster calls fail at once with `PushEngineUnavailableError`.
+ */
+export abstract class ClusterEngine extends PushEngine {
+  readonly nodeId = createNodeId();
+  protected readonly logger = new Logger(this.constructor.name);
+  protected metrics!: PushMetrics;
+  protected registry!: LocalRegistry;
+  protected local!: LocalNode;
+  protected transport!: ClusterTransport;
+  protected directory!: ClusterDirectory;
+  protected messaging!: NodeMessaging;
+  protected subscriptions!: RouteSubscriptions;
+  protected liveness!: Liveness;
+  protected resync!: Resync;
+  private closing = false;
+  /** The listener was found deaf: this node's connections are out of the index until the next resync. */
+  private withdrawn = false;
+
+  protected constructor(protected readonly timings: ClusterTimings) {
+    super();
+  }
+
+  /** Connects to the backend (rejecting with a readable error when it cannot) and returns its two halves. */
+  protected abstract connect(): Promise<ClusterBackend>;
+  /** Closes the backend's connections (after `close`, or when `init` failed once connected). */
+  protected abstract disconnect(): Promise<void> | void;
+
+  /** Whether `error` is the backend's "command timed out" (counted as a request timeout too). */
+  protected isTimeout(error: unknown): boolean {
+    void error;
+    return false;
+  }
+
+  /** The engine's name in health results (`redis`, `redis-cluster`, …). */
+  protected abstract readonly engineName: string;
+  /** The backend's name in messages (`Redis`, …). */
+  protected abstract readonly backendName: string;
+
+  async init(context: PushEngineContext): Promise<void> {
+    this.metrics = context.metrics;
+    this.registry = context.registry;
+    this.local = new LocalNode(context.registry, context.metrics);
+    const { transport, directory } = await this.connect();
+    this.transport = transport;
+    this.directory = directory;
+    this.messaging = new NodeMessaging(this.nodeId, transport, this.inbox(), this.metrics, this.timings.requestTimeout, (node) =>
+      directory.isAlive(node),
+    );
+    this.resync = new Resync((reason) => this.writeBack(reason), (error) => this.failed(error));
+    this.subscriptions = new RouteSubscriptions(this.nodeId, transport, directory, (what, error) =>
+      this.indexWriteFailed(what, error),
+    );
+    this.liveness = new Liveness(
+      this.nodeId,
+      directory,
+      transport,
+      {
+        sendProbe: (id) => transport.publishToNode(this.nodeId, this.messaging.encode({ op: 'probe', id })).then(() => undefined),
+        deaf: (silentMs) => void this.listenerDeaf(silentMs),
+        resync: (reason) => this.resync.schedule(reason),
+        get resyncOwed() {
+          return engine.resync.isOwed;
+        },
+        get withdrawn() {
+          return engine.withdrawn;
+        },
+        failed: (error) => this.failed(error),
+      },
+      this.timings,
+    );
+    const engine = this;
+    try {
+      await transport.start(this.nodeId, (route, payload) => this.messaging.receive(route, payload));
+      await this.liveness.start();
+    } catch (error) {
+      await transport.close().catch(() => undefined);
+      await this.disconnect();
+      throw new Error(`${this.constructor.name}: cannot start on ${this.backendName}: ${(error as Error).message}`);
+    }
+    // Either side coming back means the index or the subscriptions may be stale: the resync listens again (confirmed)
+    // before it makes this node's connections visible, so nothing is counted for a node that is not listening yet.
+    transport.onReconnect(() => {
+      if (!this.closing) this.resync.schedule('the listener reconnected');
+    });
+    this.registry.onMembership(this.subscriptions.onMembership);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.liveness?.stop();
+    this.resync?.stop();
+    this.registry?.onMembership(null);
+    this.messaging?.close('the push engine is shutting down');
+    // Leave the index as if this node had never been: whatever is still held goes, then the node itself.
+    try {
+      await this.withdrawAll();
+      await this.directory.forgetNode(this.nodeId);
+    } catch (error) {
+      this.logger.warn(`could not remove this node's entries (the reaper will): ${(error as Error).message}`);
+    }
+    this.forgetNodeStats();
+    await this.transport?.close();
+    await this.disconnect();
+  }
+
+  /**
+   * The backend answers within `timeoutMs` (default `requestTimeout`), and the listener hears this node's own
+   * probes. Never rejects.
+   */
+  override async health(timeoutMs = this.timings.requestTimeout): Promise<PushEngineHealth> {
+    const subscriber = this.liveness.listenerState();
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.directory.ping(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      const message = `${this.backendName} did not answer a PING: ${(error as Error).message}`;
+      return { engine: this.engineName, reachable: false, subscriber, message };
+    } finally {
+      clearTimeout(timer);
+    }
+    const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
+    const health: PushEngineHealth = { engine: this.engineName, reachable: true, latencyMs, subscriber };
+    if (subscriber !== 'up') {
+      health.message = `the ${this.backendName} subscriber is ${subscriber}: this node may miss cluster pushes`;
+    }
+    return health;
+  }
+
+  // ---- the gateway's side --------------------------------------------------------------------------------------
+
+  async register(conn: LocalConnection, initial?: InitialBinding): Promise<void> {
+    this.local.add(conn, initial);
+    await serialWrite(conn, async () => {
+      if (!this.local.holds(conn)) return;
+      try {
+        await this.directory.register(this.nodeId, [recordOf(conn)]);
+      } catch (error) {
+        // Accepted locally all the same: local pushes reach it, and the resync writes it once the backend is back.
+        this.indexWriteFailed('register', error);
+      }
+    });
+    if (conn.uid) await this.subscriptions.ready('uid', conn.uid);
+  }
+
+  async unregister(conn: LocalConnection): Promise<ClientInfo> {
+    // Off the local index at once (no push reaches a closed socket); off the directory after any write still in
+    // flight for it, which then finds it gone and leaves nothing behind.
+    const info = this.local.remove(conn);
+    await serialWrite(conn, async () => {
+      try {
+        await this.directory.unregister(this.nodeId, [info]);
+      } catch (error) {
+        this.indexWriteFailed('unregister', error);
+      }
+    });
+    return info;
+  }
+
+  // ---- send ----------------------------------------------------------------------------------------------------
+
+  async sendToClient(clientId: string, message: EncodedMessage): Promise<number> {
+    return this.sendToClients([clientId], message, null);
+  }
+
+  async sendToClients(clientIds: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
+    const byNode = new Map<string, string[]>();
+    const mine: string[] = [];
+    for (const id of new Set(clientIds)) {
+      if (exclude?.has(id)) continue;
+      const node = nodeIdOf(id);
+      if (node === this.nodeId) mine.push(id);
+      else {
+        const ids = byNode.get(node);
+        if (ids) ids.push(id);
+        else byNode.set(node, [id]);
+      }
+    }
+    const local = this.local.deliverToClients(mine, message, null);
+    if (byNode.size === 0) return local.delivered;
+    return this.fanout(local, async () => {
+      const counts = await Promise.all(
+        [...byNode].map(([node, ids]) => this.transport.publishToNode(node, this.messaging.encodePush(message, { c: ids }), ids)),
+      );
+      return counts.reduce((a, b) => a + b, 0) + local.members;
+    });
+  }
+
+  async sendToUids(uids: string[], message: EncodedMessage): Promise<number> {
+    const unique = [...new Set(uids)];
+    const local = this.local.deliverToUids(unique, message);
+    const payload = this.messaging.encodePush(message);
+    return this.fanout(local, async () => {
+      const counts = await Promise.all(unique.map((uid) => this.transport.publishToUid(uid, payload)));
+      return counts.reduce((a, b) => a + b, 0);
+    });
+  }
+
+  async sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
+    const unique = [...new Set(groups)];
+    const local = this.local.deliverToGroups(unique, message, exclude);
+    const excluded = exclude ? [...exclude] : [];
+    if (unique.length === 1) {
+      const payload = this.messaging.encodePush(message, { x: excluded });
+      return this.fanout(local, () => this.transport.publishToGroup(unique[0], payload, excluded));
+    }
+    // Several groups: a connection in two of them must get the message once, so the members are read, de-duplicated
+    // here, and each node that holds one gets a single message naming the groups.
+    return this.fanout(local, async () => {
+      const memberLists = await this.directory.getClientIdsByGroups(unique);
+      const targets = new Set<string>();
+      for (const members of memberLists) for (const id of members) if (!exclude?.has(id)) targets.add(id);
+      const nodes = new Set<string>();
+      for (const id of targets) nodes.add(nodeIdOf(id));
+      nodes.delete(this.nodeId);
+      const payload = this.messaging.encodePush(message, { g: unique, x: excluded.length ? excluded : undefined });
+      await Promise.all([...nodes].map((node) => this.transport.publishToNode(node, payload)));
+      return targets.size;
+    });
+  }
+
+  async sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
+    const local = this.local.deliverToAll(message, exclude);
+    const excluded = exclude ? [...exclude] : [];
+    const payload = this.messaging.encodePush(message, { x: excluded });
+    return this.fanout(local, () => this.transport.publishToAll(payload, excluded));
+  }
+
+  // ---- bind ----------------------------------------------------------------------------------------------------
+
+  async bindUid(clientId: string, uid: string): Promise<void> {
+    await this.found(clientId, this.onHolder(clientId, { fn: 'bind', uid }));
+  }
+
+  async unbindUid(clientId: string): Promise<void> {
+    await this.found(clientId, this.onHolder(clientId, { fn: 'unbind' }));
+  }
+
+  async joinGroup(clientId: string, group: string): Promise<void> {
+    await this.found(clientId, this.onHolder(clientId, { fn: 'join', group }));
+  }
+
+  async leaveGroup(clientId: string, group: string): Promise<void> {
+    await this.found(clientId, this.onHolder(clientId, { fn: 'leave', group }));
+  }
+
+  async ungroup(group: string): Promise<number> {
+    const dropped = this.dropGroupHere(group);
+    const total = await this.run(() => this.transport.dissolveGroup(group, this.messaging.encode({ op: 'ungroup' })), dropped);
+    return Math.max(total, dropped);
+  }
+
+  // ---- control -------------------------------------------------------------------------------------------------
+
+  async closeClient(clientId: string, finalMessage: EncodedMessage | null, destroy: boolean): Promise<boolean> {
+    const call: HolderCall = { fn: 'close', destroy, final: finalMessage !== null };
+    const result = await this.onHolder(clientId, call, finalMessage?.data, finalMessage?.binary ?? false, finalMessage);
+    return result === true;
+  }
+
+  async closeUid(uid: string): Promise<number> {
+    const closed = this.local.closeUid(uid);
+    const total = await this.run(() => this.transport.publishToUid(uid, this.messaging.encode({ op: 'close-uid' })), closed);
+    return Math.max(total, closed);
+  }
+
+  // ---- session -------------------------------------------------------------------------------------------------
+
+  async setSession(clientId: string, session: PushSession): Promise<void> {
+    const result = await this.onHolder(clientId, { fn: 'setSession', session });
+    if (result === false || result === null) throw new PushClientNotFoundError(clientId);
+  }
+
+  async updateSession(clientId: string, patch: PushSession): Promise<PushSession> {
+    const merged = await this.onHolder(clientId, { fn: 'updateSession', patch });
+    if (!merged) throw new PushClientNotFoundError(clientId);
+    return merged as PushSession;
+  }
+
+  // ---- queries: answered by the directory ----------------------------------------------------------------------
+
+  getClients(clientIds: string[]): Promise<(ClientInfo | null)[]> {
+    return this.run(() => this.directory.getClients(clientIds));
+  }
+
+  getClientIdsByUids(uids: string[]): Promise<string[][]> {
+    return this.run(() => this.directory.getClientIdsByUids(uids));
+  }
+
+  getClientIdsByGroups(groups: string[]): Promise<string[][]> {
+    return this.run(() => this.directory.getClientIdsByGroups(groups));
+  }
+
+  countClientsByGroups(groups: string[]): Promise<number[]> {
+    return this.run(() => this.directory.countClientsByGroups(groups));
+  }
+
+  countClientsByUids(uids: string[]): Promise<number[]> {
+    return this.run(() => this.directory.countClientsByUids(uids));
+  }
+
+  getAllClientIds(): Promise<string[]> {
+    return this.run(() => this.directory.getAllClientIds());
+  }
+
+  countClients(): Promise<number> {
+    return this.run(() => this.directory.countClients());
+  }
+
+  getAllUids(): Promise<string[]> {
+    return this.run(() => this.directory.getAllUids());
+  }
+
+  countUids(): Promise<number> {
+    return this.run(() => this.directory.countUids());
+  }
+
+  getAllGroups(): Promise<string[]> {
+    return this.run(() => this.directory.getAllGroups());
+  }
+
+  countGroups(): Promise<number> {
+    return this.run(() => this.directory.countGroups());
+  }
+
+  // ---- node stats ----------------------------------------------------------------------------------------------
+
+  override async publishNodeStats(stats: NodeStats, ttl: number): Promise<void> {
+    await this.run(() => this.directory.publishNodeStats(this.nodeId, JSON.stringify(stats), Math.ceil(ttl)));
+  }
+
+  /** Every node's latest snapshot; a stored value that is not a snapshot is counted in `badClusterMessages`. */
+  override async getClusterStats(): Promise<NodeStats[]> {
+    const entries = await this.run(() => this.directory.getNodeStats());
+    const stats: NodeStats[] = [];
+    for (const { node, json } of entries) {
+      const parsed = parseNodeStats(json);
+      if (parsed && parsed.nodeId === node) stats.push(parsed);
+      else this.metrics.badClusterMessages++;
+    }
+    return stats.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+  }
+
+  // ---- what other nodes ask of this one -------------------------------------------------------------------------
+
+  private inbox(): ClusterInbox {
+    return {
+      push: (route, message, exclude) => {
+        if (route.kind === 'all') return this.local.deliverFromCluster(this.registry.all, message, exclude);
+        const members =
+          route.kind === 'uid'
+            ? this.registry.connectionsOfUid(route.name)
+            : route.kind === 'group'
+              ? this.registry.connectionsOfGroup(route.name)
+              : undefined;
+        if (members) this.local.deliverFromCluster(members, message, exclude);
+      },
+      pushToClients: (clientIds, message) => {
+        const targets = new Set<LocalConnection>();
+        for (const id of clientIds) {
+          const conn = this.local.get(id);
+          if (conn) targets.add(conn);
+        }
+        if (targets.size) this.local.deliverFromCluster(targets, message, null);
+      },
+      pushToGroups: (groups, message, exclude) => {
+        const targets = new Set<LocalConnection>();
+        for (const group of groups) {
+          const members = this.registry.connectionsOfGroup(group);
+          if (members) for (const conn of members) targets.add(conn);
+        }
+        if (targets.size) this.local.deliverFromCluster(targets, message, exclude);
+      },
+      closeUid: (uid) => void this.local.closeUid(uid),
+      ungroup: (group) => void this.dropGroupHere(group),
+      probeHeard: (id) => this.liveness.heard(id),
+      serve: (clientId, call, body, binary) => this.serve(clientId, call, body, binary),
+    };
+  }
+
+  /** Serves a call on a connection this node holds (another node's, or this node's own). */
+  private serve(clientId: string, call: HolderCall, body: Buffer, binary: boolean): Promise<unknown> {
+    switch (call.fn) {
+      case 'bind':
+        return this.holderSetUid(clientId, call.uid);
+      case 'unbind':
+        return this.holderSetUid(clientId, null);
+      case 'join':
+        return this.holderJoin(clientId, call.group);
+      case 'leave':
+        return this.holderLeave(clientId, call.group);
+      case 'setSession':
+        return this.holderSession(clientId, call.session, false).then((session) => session !== null);
+      case 'updateSession':
+        return this.holderSession(clientId, call.patch, true);
+      case 'close':
+        return Promise.resolve(
+          this.local.close(clientId, call.final ? EncodedMessage.fromWire(body, binary) : null, call.destroy),
+        );
+    }
+  }
+
+  // ---- what the holder of a connection does --------------------------------------------------------------------
+
+  private holderSetUid(clientId: string, uid: string | null): Promise<boolean> {
+    return this.holderWrite(clientId, false, async (conn) => {
+      const previous = conn.uid;
+      if (previous === uid) return true;
+      await this.indexWrite(() => this.directory.setUid(clientId, previous, uid));
+      if (!this.local.holds(conn)) return false; // closed meanwhile: its unregister, queued behind, cleans up
+      this.registry.setUid(conn, uid);
+      if (uid !== null) await this.subscriptions.ready('uid', uid);
+      return true;
+    });
+  }
+
+  private holderJoin(clientId: string, group: string): Promise<boolean> {
+    return this.holderWrite(clientId, false, async (conn) => {
+      this.registry.checkJoin(conn, group);
+      if (conn.groups.has(group)) return true;
+      await this.indexWrite(() => this.directory.join(clientId, group));
+      if (!this.local.holds(conn)) return false;
+      this.registry.join(conn, group);
+      await this.subscriptions.ready('group', group);
+      return true;
+    });
+  }
+
+  private holderLeave(clientId: string, group: string): Promise<boolean> {
+    return this.holderWrite(clientId, false, async (conn) => {
+      if (!conn.groups.has(group)) return true;
+      await this.indexWrite(() => this.directory.leave(clientId, group));
+      if (!this.local.holds(conn)) return false;
+      this.registry.leave(conn, group);
+      return true;
+    });
+  }
+
+  private holderSession(clientId: string, value: PushSession, merge: boolean): Promise<PushSession | null> {
+    return this.holderWrite(clientId, null, async (conn) => {
+      const { session, json } = this.local.nextSession(conn, value, merge);
+      await this.indexWrite(() => this.directory.setSession(clientId, json));
+      if (!this.local.holds(conn)) return null;
+      conn.session = session;
+      return structuredClone(session);
+    });
+  }
+
+  /**
+   * Runs a write on a connection this node holds, in its write turn; `absent` when it is not (or no longer) held by
+   * the time its turn comes.
+   */
+  private holderWrite<T, A>(clientId: string, absent: A, write: (conn: LocalConnection) => Promise<T>): Promise<T | A> {
+    const conn = this.local.get(clientId);
+    if (!conn) return Promise.resolve(absent);
+    return serialWrite<T | A>(conn, () => (this.local.holds(conn) ? write(conn) : Promise.resolve(absent)));
+  }
+
+  /** Dissolves a group among this node's connections, and in their directory entries; returns how many left it. */
+  private dropGroupHere(group: string): number {
+    const members = this.registry.dropGroup(group);
+    for (const conn of members) {
+      void serialWrite(conn, () => this.directory.leave(conn.id, group)).catch((error: unknown) =>
+        this.indexWriteFailed('ungroup', error),
+      );
+    }
+    return members.length;
+  }
+
+  // ---- routing -------------------------------------------------------------------------------------------------
+
+  /** Runs `call` here when this node holds the client, otherwise asks the holder and waits for its answer. */
+  private onHolder(
+    clientId: string,
+    call: HolderCall,
+    body?: Buffer,
+    binary = false,
+    finalMessage: EncodedMessage | null = null,
+  ): Promise<unknown> {
+    const node = nodeIdOf(clientId);
+    if (node === this.nodeId) {
+      if (call.fn === 'close') return Promise.resolve(this.local.close(clientId, finalMessage, call.destroy));
+      return this.serve(clientId, call, body ?? EMPTY, binary);
+    }
+    return this.messaging.call(node, clientId, call, body, binary).catch((error: unknown) => {
+      if (isPushError(error)) throw error;
+      this.failed(error);
+      throw this.unavailable(error);
+    });
+  }
+
+  private async found(clientId: string, result: Promise<unknown>): Promise<void> {
+    if ((await result) !== true) throw new PushClientNotFoundError(clientId);
+  }
+
+  // ---- resync --------------------------------------------------------------------------------------------------
+
+  /**
+   * The listener is deaf: take this node's connections out of the index at once, so that other nodes stop counting
+   * pushes it cannot hear, then reconnect it; the resync on reconnect listens again and writes everything back.
+   */
+  private async listenerDeaf(silentMs: number): Promise<void> {
+    this.withdrawn = true;
+    this.logger.warn(
+      `the subscriber has not heard this node's probe for ${silentMs} ms (half-open connection?): ` +
+        `withdrawing ${this.registry.size} connection(s) from the index and reconnecting it`,
+    );
+    try {
+      await this.withdrawAll();
+      await this.directory.rehost(this.nodeId, [], []);
+    } catch (error) {
+      this.failed(error);
+      this.logger.warn(`could not withdraw this node's connections: ${(error as Error).message}`);
+    }
+    // Counted once the withdrawal is written: from then on no other node counts a push this node cannot hear.
+    this.metrics.subscriberResets++;
+    this.resync.owe();
+    this.transport.reconnectListener();
+  }
+
+  /** Removes every connection this node holds from the index (its local registry is left as it is). */
+  private withdrawAll(): Promise<number> {
+    return this.forEachBatch((batch) =>
+      this.directory.unregister(
+        this.nodeId,
+        batch.map((conn) => ({ clientId: conn.id, uid: conn.uid, groups: [...conn.groups] })),
+      ),
+    );
+  }
+
+  /** Writes this node's own connections back into the index, and removes what it no longer holds. */
+  private async writeBack(reason: string): Promise<void> {
+    // First listen again on every route this node needs, confirmed by the backend; only then publish the index.
+    await this.transport.whenListening(this.timings.requestTimeout);
+    await this.transport.resubscribe([{ kind: 'node', node: this.nodeId }, { kind: 'all' }, ...this.subscriptions.all()]);
+    await this.directory.heartbeat(this.nodeId, this.timings.nodeTtl);
+    const indexed = await this.directory.heldBy(this.nodeId);
+    const stale = indexed.filter((id) => !this.local.get(id));
+    for (let i = 0; i < stale.length; i += BATCH) {
+      await this.directory.unregister(
+        this.nodeId,
+        stale.slice(i, i + BATCH).map((clientId) => ({ clientId, uid: null, groups: [] })),
+      );
+    }
+    await this.directory.rehost(this.nodeId, [...this.registry.uids()], [...this.registry.groups()]);
+    // Each batch is written in its connections' write turn, from their state at that moment: a connection closed
+    // since the snapshot is skipped (not resurrected), and a bind in flight lands before it (not rolled back).
+    const restored = await this.forEachBatch((batch) => this.directory.register(this.nodeId, batch.map(recordOf)));
+    this.withdrawn = false;
+    this.metrics.engineResyncs++;
+    this.logger.log(`restored ${restored} connection(s) in the index (${reason})`);
+  }
+
+  /**
+   * Runs `write` over this node's connections in batches of `BATCH`, each batch in the write turn of all of its
+   * connections, with only those still held when the turn comes.
+   */
+  private async forEachBatch(write: (batch: LocalConnection[]) => Promise<void>): Promise<number> {
+    const conns = [...this.registry.connections()];
+    let written = 0;
+    for (let i = 0; i < conns.length; i += BATCH) {
+      const batch = conns.slice(i, i + BATCH);
+      await serialWriteAll(batch, async () => {
+        const live = batch.filter((conn) => this.local.holds(conn));
+        written += live.length;
+        if (live.length) await write(live);
+      });
+    }
+    return written;
+  }
+
+  // ---- plumbing ------------------------------------------------------------------------------------------------
+
+  /** Runs a backend call; any failure becomes a typed 503. */
+  protected async run<T>(call: () => Promise<T>, deliveredLocally?: number): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof PushEngineUnavailableError)) this.failed(error);
+      throw this.unavailable(error, deliveredLocally);
+    }
+  }
+
+  /**
+   * A push that went out locally and to the other nodes at once: the local part never waits for the backend, and
+   * the count is what this node delivered plus the members the index knows elsewhere (`remote` counts the whole
+   * cluster, this node's members included).
+   */
+  private async fanout(local: LocalDelivery, remote: () => Promise<number>): Promise<number> {
+    let total: number;
+    try {
+      total = await remote();
+    } catch (error) {
+      this.failed(error);
+      throw this.unavailable(error, await local.delivered);
+    }
+    return (await local.delivered) + Math.max(0, total - local.members);
+  }
+
+  private async indexWrite(call: () => Promise<boolean>): Promise<void> {
+    const written = await this.run(call);
+    // false: the index does not know this connection (the backend lost its data): the resync writes it whole.
+    if (!written) this.resync.schedule('a connection was missing from the index');
+  }
+
+  private indexWriteFailed(what: string, error: unknown): void {
+    this.failed(error);
+    this.resync.owe();
+    this.logger.warn(`${what} not written to the index, will resync: ${(error as Error).message}`);
+  }
+
+  /** A failure as the typed 503 callers get, with what this node delivered meanwhile. */
+  private unavailable(error: unknown, deliveredLocally?: number): PushEngineUnavailableError {
+    if (error instanceof PushEngineUnavailableError) return error;
+    const local = deliveredLocally === undefined ? '' : ` (${deliveredLocally} delivered on this node)`;
+    return new PushEngineUnavailableError(`${this.backendName} is unavailable: ${(error as Error).message}${local}`, {
+      cause: error,
+      delivered: deliveredLocally,
+    });
+  }
+
+  /** Counts a failed backend call (and a timed-out one as a request timeout too). */
+  protected failed(error: unknown): void {
+    this.metrics.engineErrors++;
+    if (this.isTimeout(error)) this.metrics.requestTimeouts++;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function recordOf(conn: LocalConnection): ConnectionRecord {
+  return { clientId: conn.id, uid: conn.uid, groups: [...conn.groups], session: JSON.stringify(conn.session) };
+}
+
+

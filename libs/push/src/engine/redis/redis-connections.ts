@@ -1,0 +1,152 @@
+import { Logger } from '@nestjs/common';
+import Redis, { Cluster } from 'ioredis';
+import { redactUrl } from '../../util/redact-url';
+import type { RedisClusterNode, ResolvedRedisEngineOptions } from './redis-engine.options';
+import { defineRedisScripts, type RedisCommands } from './redis.directory';
+import { plainListener, type RedisListener } from './redis.transport';
+
+/** The two connections of a Redis engine, and which of them it must close. */
+export interface RedisConnections {
+  /** Commands and scripts. */
+  cmd: RedisCommands;
+  /** Subscriptions (never used for commands). */
+  listener: RedisListener;
+  /** The database the command connection uses (0 on a cluster). */
+  db: number;
+  /** Whether this is a Redis Cluster. */
+  cluster: boolean;
+  /** Where it points, with credentials masked (for logs and errors). */
+  target: string;
+  /** Connects whatever is not connected yet. */
+  connect(): Promise<void>;
+  /** Closes what the engine created (never a caller's own client). */
+  close(): void;
+}
+
+const logger = new Logger('RedisEngine');
+
+/** Backoff between reconnect attempts: quick at first, at most a second. */
+const retryStrategy = (times: number) => Math.min(50 * times, 1000);
+
+/**
+ * Opens (or adopts) the engine's connections. Commands fail at once while Redis is unreachable (no offline queue,
+ * no retries): a cluster call must answer 503 now rather than hang, and a Redis that stops answering without
+ * closing the connection (a partition) is bounded by `requestTimeout`. Calls issued in the same turn leave in one
+ * write (auto-pipelining); Redis then publishes them together too, so a burst reaches each node in one read. The
+ * subscriber keeps its queue, so (un)subscribes replay on reconnect.
+ */
+export function openRedisConnections(options: ResolvedRedisEngineOptions): RedisConnections {
+  const owned: (Redis | Cluster)[] = [];
+  let cmd: Redis | Cluster;
+  let sub: Redis | Cluster;
+  let target: string;
+  if (options.createClient) {
+    cmd = adopt(options.createClient('command'), options, 'createClient("command")');
+    sub = adopt(options.createClient('subscriber'), options, 'createClient("subscriber")');
+    owned.push(cmd, sub);
+    target = 'the connections of createClient';
+  } else if (options.client) {
+    cmd = adopt(options.client, options, 'client');
+    sub = options.subscriber ? adopt(options.subscriber, options, 'subscriber') : cmd.duplicate();
+    if (!options.subscriber) owned.push(sub);
+    target = "the caller's client";
+    warnIfSlow(cmd);
+  } else if (options.cluster) {
+    const nodes = options.cluster.map(parseNode);
+    const base = {
+      redisOptions: { ...options.redis, commandTimeout: options.requestTimeout, maxRetriesPerRequest: 0 },
+      lazyConnect: true,
+      clusterRetryStrategy: retryStrategy,
+    };
+    cmd = new Cluster(nodes, { ...base, enableOfflineQueue: false, enableAutoPipelining: true });
+    sub = new Cluster(nodes, {
+      ...base,
+      redisOptions: { ...options.redis },
+      shardedSubscribers: true,
+    });
+    owned.push(cmd, sub);
+    target = `Redis Cluster ${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  } else {
+    cmd = new Redis(options.url, {
+      ...options.redis,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.requestTimeout,
+      enableAutoPipelining: true,
+      retryStrategy,
+    });
+    sub = new Redis(options.url, { ...options.redis, lazyConnect: true, retryStrategy });
+    owned.push(cmd, sub);
+    target = `Redis at ${redactUrl(options.url)}`;
+  }
+  const isCluster = cmd instanceof Cluster;
+  if (isCluster !== sub instanceof Cluster) throw new Error('RedisEngine: the command and subscriber connections must both be Cluster or both Redis');
+  const db = isCluster ? 0 : Number((cmd as Redis).options.db ?? 0);
+  const listener = isCluster ? shardedListener(sub as Cluster) : plainListener(sub as Redis);
+  return {
+    cmd: defineRedisScripts(cmd),
+    listener,
+    db,
+    cluster: isCluster,
+    target,
+    connect: async () => {
+      await Promise.all([cmd, sub].map((c) => (c.status === 'wait' ? c.connect() : undefined)));
+      if (isCluster) await subscribersReady(sub as Cluster);
+    },
+    close: () => {
+      for (const c of owned) c.disconnect();
+    },
+  };
+}
+
+/** Sharded pub/sub on a Redis Cluster: one subscriber connection per master (ioredis's `shardedSubscribers`). */
+function shardedListener(sub: Cluster): RedisListener {
+  return {
+    connection: sub,
+    publishCommand: 'SPUBLISH',
+    subscribe: (channels) => Promise.all(channels.map((channel) => sub.ssubscribe(channel))),
+    unsubscribe: (channels) => Promise.all(channels.map((channel) => sub.sunsubscribe(channel))),
+    messageEvent: 'smessageBuffer',
+    get ready() {
+      return sub.status === 'ready';
+    },
+  };
+}
+
+/** Resolves once a sharded-subscriber cluster reports its subscribers ready (or at once if it already is). */
+function subscribersReady(sub: Cluster): Promise<void> {
+  if (sub.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => sub.once('ready', () => resolve()));
+}
+
+function adopt(client: unknown, options: ResolvedRedisEngineOptions, name: string): Redis | Cluster {
+  if (!(client instanceof Redis) && !(client instanceof Cluster)) {
+    throw new Error(`RedisEngine: engine.${name} must be an ioredis Redis or Cluster instance (from the same ioredis)`);
+  }
+  if (options.cluster && !(client instanceof Cluster)) {
+    throw new Error(`RedisEngine: engine.${name} must be an ioredis Cluster when engine.cluster is set`);
+  }
+  return client;
+}
+
+/** A caller's command client that queues or retries commands makes cluster calls hang instead of failing fast. */
+function warnIfSlow(client: Redis | Cluster): void {
+  const options = (client as Redis).options as { enableOfflineQueue?: boolean; commandTimeout?: number } | undefined;
+  if (options?.enableOfflineQueue !== false || !options.commandTimeout) {
+    logger.warn(
+      'engine.client queues commands while Redis is down, or has no commandTimeout: cluster calls may wait instead of ' +
+        'failing at once with 503. Give it enableOfflineQueue: false, maxRetriesPerRequest: 0 and a commandTimeout.',
+    );
+  }
+}
+
+function parseNode(node: RedisClusterNode): { host: string; port: number } {
+  if (typeof node !== 'string') return node;
+  const at = node.lastIndexOf(':');
+  const port = Number(node.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new Error(`PushModule: engine.cluster: ${JSON.stringify(node)} is not host:port`);
+  }
+  return { host: node.slice(0, at), port };
+}

@@ -1,0 +1,130 @@
+import { nodeIdOf } from '../../identity/client-id';
+import type { ClusterRoute } from '../cluster/cluster-transport';
+
+/**
+ * Every Redis key and channel name of the Redis engines, and nothing else builds one (the Lua scripts receive them
+ * as KEYS). P is the prefix (`push:` by default, plus `db<N>:` on a database other than 0, because pub/sub is
+ * server-wide).
+ *
+ * The layout is the same on one Redis and on Redis Cluster: the part in braces is the hash tag, so what one command
+ * or script touches shares one slot, and the channel of a uid or group lives in the slot of its members (sharded
+ * pub/sub then publishes on the shard that counted them):
+ *
+ *   slot {all}       P{all}nodes         zset  node id → liveness expiry (ms, Redis clock)
+ *                    P{all}clients       set   every client_id                    (countClients, sendToAll's count)
+ *                    P{all}uids          hash  uid → how many nodes host it      (countUids / getAllUids)
+ *                    P{all}groups        hash  group → how many nodes host it
+ *                    P{all}hu:<node>     set   the uids a node hosts (so a dead node's counts can be undone)
+ *                    P{all}hg:<node>     set   the groups a node hosts
+ *                    P{all}reap:<node>   str   the reap lock of a dead node
+ *                    P{all}stats:<node>  str   the node's NodeStats JSON, PX 3 × interval (the dashboard)
+ *                    P{all}ch            channel: everyone
+ *   slot {n:<node>}  P{n:<node>}clients  set   the client_ids a node holds (what a crash leaves for the reaper)
+ *                    P{n:<node>}c:<cid>  hash  uid, session (JSON)
+ *                    P{n:<node>}cg:<cid> set   its groups
+ *                    P{n:<node>}ch       channel: one node (calls, replies, pushes to its client_ids)
+ *   slot {u:<uid>}   P{u:<uid>}m         set   the client_ids bound to a uid;  P{u:<uid>}ch  its channel
+ *   slot {g:<group>} P{g:<group>}m       set   a group's client_ids;           P{g:<group>}ch its channel
+ *
+ * A connection's entries live in its node's slot (the node part of a client_id names it), so its holder writes them
+ * in one script. Names are injective: a uid or group containing braces still gives distinct keys (the fixed
+ * suffixes end them), and it only moves the hash tag, consistently for its set and its channel.
+ */
+export class RedisKeys {
+  readonly nodes: string;
+  readonly clients: string;
+  readonly uids: string;
+  readonly groups: string;
+  readonly allChannel: string;
+
+  constructor(readonly prefix: string) {
+    this.nodes = `${prefix}{all}nodes`;
+    this.clients = `${prefix}{all}clients`;
+    this.uids = `${prefix}{all}uids`;
+    this.groups = `${prefix}{all}groups`;
+    this.allChannel = `${prefix}{all}ch`;
+  }
+
+  /** The uids (`uid`) or groups a node hosts. */
+  hosted(node: string, kind: 'uid' | 'group'): string {
+    return `${this.prefix}{all}${kind === 'uid' ? 'hu' : 'hg'}:${node}`;
+  }
+
+  /** The count hash of uids or groups. */
+  hostCounts(kind: 'uid' | 'group'): string {
+    return kind === 'uid' ? this.uids : this.groups;
+  }
+
+  reapLock(node: string): string {
+    return `${this.prefix}{all}reap:${node}`;
+  }
+
+  nodeStats(node: string): string {
+    return `${this.prefix}{all}stats:${node}`;
+  }
+
+  nodeClients(node: string): string {
+    return `${this.prefix}{n:${node}}clients`;
+  }
+
+  /** The hash of a connection (in its node's slot). */
+  connection(clientId: string): string {
+    return `${this.prefix}{n:${nodeIdOf(clientId)}}c:${clientId}`;
+  }
+
+  /** The group set of a connection (in its node's slot). */
+  connectionGroups(clientId: string): string {
+    return `${this.prefix}{n:${nodeIdOf(clientId)}}cg:${clientId}`;
+  }
+
+  nodeChannel(node: string): string {
+    return `${this.prefix}{n:${node}}ch`;
+  }
+
+  uidMembers(uid: string): string {
+    return `${this.prefix}{u:${uid}}m`;
+  }
+
+  uidChannel(uid: string): string {
+    return `${this.prefix}{u:${uid}}ch`;
+  }
+
+  groupMembers(group: string): string {
+    return `${this.prefix}{g:${group}}m`;
+  }
+
+  groupChannel(group: string): string {
+    return `${this.prefix}{g:${group}}ch`;
+  }
+
+  /** The member set of a uid or group. */
+  members(kind: 'uid' | 'group', name: string): string {
+    return kind === 'uid' ? this.uidMembers(name) : this.groupMembers(name);
+  }
+
+  /** The channel of a route. */
+  channel(route: ClusterRoute): string {
+    switch (route.kind) {
+      case 'node':
+        return this.nodeChannel(route.node);
+      case 'uid':
+        return this.uidChannel(route.name);
+      case 'group':
+        return this.groupChannel(route.name);
+      case 'all':
+        return this.allChannel;
+    }
+  }
+
+  /** The route of a channel this engine subscribes to, or null for any other channel. */
+  route(channel: string): ClusterRoute | null {
+    if (!channel.startsWith(this.prefix) || !channel.endsWith('}ch')) return null;
+    const name = channel.slice(this.prefix.length);
+    if (name === '{all}ch') return { kind: 'all' };
+    const inner = name.slice(3, -3);
+    if (name.startsWith('{n:')) return { kind: 'node', node: inner };
+    if (name.startsWith('{u:')) return { kind: 'uid', name: inner };
+    if (name.startsWith('{g:')) return { kind: 'group', name: inner };
+    return null;
+  }
+}
