@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { NodeStatsPublisher, PushMetrics, type NodeStats } from 'nest-push-channel';
+import { NodeStatsPublisher, PushMetrics, RedisKeys, type NodeStats } from 'nest-push-channel';
 import { type Browser, type Page } from 'playwright-core';
 import type { AppConfig } from '../src/app.config';
 import { launchChromium } from './support/chromium';
@@ -259,18 +259,18 @@ describe('dashboard and node stats (Redis engine, example-app nodes)', () => {
         const bogus = '0123456789abcdef';
         const liar = 'fedcba9876543210';
         const own = (await a.push.getClusterStats()).find((s) => s.nodeId === a.push.nodeId)!;
-        await admin.zadd(`${prefix}nodes`, Date.now() + 60_000, bogus, Date.now() + 60_000, liar);
-        await admin.set(`${prefix}node-stats:${bogus}`, 'not json', 'PX', 60_000);
+        await admin.zadd(new RedisKeys(prefix).nodes, Date.now() + 60_000, bogus, Date.now() + 60_000, liar);
+        await admin.set(new RedisKeys(prefix).nodeStats(bogus), 'not json', 'PX', 60_000);
         // Well-formed, but under another node's key.
-        await admin.set(`${prefix}node-stats:${liar}`, JSON.stringify(own), 'PX', 60_000);
+        await admin.set(new RedisKeys(prefix).nodeStats(liar), JSON.stringify(own), 'PX', 60_000);
         const before = metrics.badClusterMessages;
         const stats = await a.push.getClusterStats();
         expect(stats.map((s) => s.nodeId)).not.toContain(bogus);
         expect(stats.map((s) => s.nodeId)).not.toContain(liar);
         expect(stats.filter((s) => s.nodeId === a.push.nodeId)).toHaveLength(1);
         expect(metrics.badClusterMessages - before).toBe(2);
-        await admin.zrem(`${prefix}nodes`, bogus, liar);
-        await admin.del(`${prefix}node-stats:${bogus}`, `${prefix}node-stats:${liar}`);
+        await admin.zrem(new RedisKeys(prefix).nodes, bogus, liar);
+        await admin.del(new RedisKeys(prefix).nodeStats(bogus), new RedisKeys(prefix).nodeStats(liar));
       } finally {
         admin.disconnect();
         await stop(a);

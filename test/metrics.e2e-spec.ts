@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
+import { CLUSTER_PROTOCOL_VERSION, RedisKeys } from 'nest-push-channel';
 import { parsePrometheusText, type Scrape } from './support/prometheus-text';
 import { RedisServer } from './support/redis-server';
 import { HttpClient, startApp, type TestApp } from './support/test-app';
@@ -63,6 +64,7 @@ describe('GET /metrics (memory engine)', () => {
       nest_push_engine_resyncs_total: 'counter',
       nest_push_engine_request_timeouts_total: 'counter',
       nest_push_engine_subscriber_resets_total: 'counter',
+      nest_push_engine_version_refusals_total: 'counter',
       nest_push_engine_bad_messages_total: 'counter',
       nest_push_node_stats_publish_failures_total: 'counter',
       nest_push_fanout_duration_seconds: 'histogram',
@@ -197,7 +199,7 @@ describe('GET /metrics (Redis engine)', () => {
     const silentNode = randomBytes(8).toString('hex');
     const silent = new Redis(redis.url);
     try {
-      await silent.subscribe(`${prefix}ch:node:${silentNode}`);
+      await silent.subscribe(new RedisKeys(prefix).nodeChannel(silentNode));
       const http = await new HttpClient(t.baseUrl).login('alice');
       const res = await http.post('/bind', { client_id: silentNode + randomBytes(16).toString('hex') });
       expect(res.status).toBe(503);
@@ -222,11 +224,27 @@ describe('GET /metrics (Redis engine)', () => {
   });
 
   it('counts cluster messages it cannot read or does not know', async () => {
-    const channel = `${prefix}ch:node:${t.push.nodeId}`;
+    const channel = new RedisKeys(prefix).nodeChannel(t.push.nodeId);
     await admin.publish(channel, 'no header line');
     await eventually(async () => (await scrape(t)).value('nest_push_engine_bad_messages_total') === 1);
-    await admin.publish(channel, `${JSON.stringify({ o: randomBytes(8).toString('hex'), op: 'frobnicate' })}\n`);
+    const unknown = { v: CLUSTER_PROTOCOL_VERSION, o: randomBytes(8).toString('hex'), op: 'frobnicate' };
+    await admin.publish(channel, `${JSON.stringify(unknown)}\n`);
     await eventually(async () => (await scrape(t)).value('nest_push_engine_bad_messages_total') === 2);
+  });
+
+  it('ignores, logs and counts a message of another protocol version (a mixed-version deploy)', async () => {
+    const keys = new RedisKeys(prefix);
+    const client = await TestClient.connect(t.wsUrl);
+    await t.push.bindUid(client.clientId, 'mixed');
+    const other = randomBytes(8).toString('hex');
+    // A push to the uid from a newer build, and one from a build before versions (no `v`): neither is delivered.
+    await admin.publish(keys.uidChannel('mixed'), `${JSON.stringify({ v: CLUSTER_PROTOCOL_VERSION + 1, o: other, op: 'push' })}\nnewer`);
+    await admin.publish(keys.uidChannel('mixed'), `${JSON.stringify({ o: other, op: 'send' })}\nolder`);
+    await eventually(async () => (await scrape(t)).value('nest_push_engine_version_refusals_total') === 2);
+    expect((await scrape(t)).value('nest_push_engine_bad_messages_total')).toBe(2); // unchanged: counted apart
+    await t.push.sendToUid('mixed', 'current');
+    expect(await client.next()).toBe('current'); // the first frame it got
+    await t.disconnect([client]);
   });
 
   it('counts connection errors during an outage and the resync after it; local gauges stay true', async () => {

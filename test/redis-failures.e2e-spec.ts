@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { PushEngineUnavailableError } from 'nest-push-channel';
+import { PushEngineUnavailableError, RedisKeys } from 'nest-push-channel';
 import { RedisServer } from './support/redis-server';
 import { startApp, TestApp } from './support/test-app';
 import { TestClient } from './support/test-client';
@@ -86,10 +86,12 @@ describe('Redis engine faults', () => {
     await admin.connect().catch(() => undefined);
     // What the reaper does to a node it believes dead (e.g. after a long pause): its entries go.
     const node = a.push.nodeId;
-    await admin.zrem(`${prefix}nodes`, node);
-    await admin.del(`${prefix}c:${c.clientId}`, `${prefix}u:restored`, `${prefix}n:${node}`);
-    await admin.srem(`${prefix}clients`, c.clientId);
-    await admin.srem(`${prefix}uids`, 'restored');
+    const keys = new RedisKeys(prefix);
+    await admin.zrem(keys.nodes, node);
+    await admin.del(keys.connection(c.clientId), keys.connectionGroups(c.clientId), keys.uidMembers('restored'));
+    await admin.del(keys.nodeClients(node), keys.hosted(node, 'uid'));
+    await admin.srem(keys.clients, c.clientId);
+    await admin.hdel(keys.uids, 'restored');
     expect(await b.push.isOnline(c.clientId)).toBe(false);
     await eventually(async () => b.push.isOnline(c.clientId), 10_000);
     expect(await b.push.getClientIdByUid('restored')).toEqual([c.clientId]);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { PushClientNotFoundError, PushEngineUnavailableError } from 'nest-push-channel';
+import { PushClientNotFoundError, PushEngineUnavailableError, RedisKeys } from 'nest-push-channel';
 import { RedisServer } from './support/redis-server';
 import { TcpProxy, type ProxyConnection } from './support/tcp-proxy';
 import { startApp, TestApp } from './support/test-app';
@@ -222,7 +222,7 @@ describe('#15 calls for the clients of a node whose subscriber is reconnecting',
     expect(line).toMatch(/ sub=[1-9]/);
     await admin.call('CLIENT', 'KILL', 'ID', /\bid=(\d+)/.exec(line!)![1]);
     await eventually(async () => (await channelsWith(a.push.nodeId)).length === 0, 3000);
-    expect(await admin.zscore(`${prefix}nodes`, a.push.nodeId)).not.toBeNull(); // A is alive all along
+    expect(await admin.zscore(new RedisKeys(prefix).nodes, a.push.nodeId)).not.toBeNull(); // A is alive all along
 
     const calls = {
       bindUid: () => b.push.bindUid(id, 'other'),

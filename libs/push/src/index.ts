@@ -40,3 +40,23 @@ export {
   type PushErrorCode,
   type PushLimitCode,
 } from './errors/push.errors';
+export { LocalNode, type LocalDelivery } from './engine/local-node';
+export { ClusterEngine, type ClusterBackend, type ClusterTimings } from './engine/cluster/cluster.engine';
+export type { ClusterTransport, ClusterRoute } from './engine/cluster/cluster-transport';
+export type {
+  ClusterDirectory,
+  ConnectionRecord,
+  ConnectionBindings,
+  NodeStatsEntry,
+} from './engine/cluster/cluster-directory';
+export {
+  CLUSTER_PROTOCOL_VERSION,
+  ClusterVersionError,
+  encodeClusterMessage,
+  decodeClusterMessage,
+  type ClusterMessage,
+  type ClusterMessageBody,
+  type ClusterOp,
+  type HolderCall,
+} from './engine/cluster/cluster-message';
+export { RedisKeys } from './engine/redis/redis-keys';
