@@ -115,6 +115,7 @@ export class SocketWriter {
   private readonly logger: Pick<LoggerService, 'warn'>;
   /** Builds a message's frame (bound once, so a write allocates no closure). */
   private readonly buildFrame: (data: Buffer, binary: boolean) => Buffer;
+  /** Sockets corked since the last flush: each at most once, so never more than the sockets open. */
   private corked: SocketWire[] = [];
   private flushScheduled = false;
 
