@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws';
 import type { PushSession } from '../interfaces/push-message.interface';
 import type { WriteQueue } from './connection-writes';
+import type { SocketWire } from './socket-writer';
 
 /** Why the server closed a connection (reported in the close event's `reason`; `peer` when the client did). */
 export type ServerCloseReason =
@@ -31,8 +32,11 @@ export class LocalConnection {
   lastPing = Date.now();
   /** Whether the engine accepted it: a promise while registering, then the answer (the gateway's bookkeeping). */
   registration: Promise<boolean> | boolean = false;
-  /** True while its writes are held for this turn's single flush (see LocalRegistry). */
-  corked = false;
+  /**
+   * The socket writer's state for this socket (see `SocketWriter`): undefined until the first write, then its
+   * checked fast path, or null when it is written through ws's public API.
+   */
+  wire: SocketWire | null | undefined = undefined;
   /** Writes to its shared state still running or waiting, in order (cluster engines; see `serialWrite`). */
   writes: WriteQueue | null = null;
   /** Set when the server decided to close it, with the code it used. */

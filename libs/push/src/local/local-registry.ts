@@ -4,6 +4,7 @@ import type { ClientInfo } from '../interfaces/client-info.interface';
 import type { EncodedMessage } from '../message/encoded-message';
 import type { PushMetrics } from '../push-metrics.service';
 import type { LocalConnection, ServerCloseReason } from './local-connection';
+import { controlFrameSize, SocketWriter, type SocketWriteMode } from './socket-writer';
 
 /** Settings the registry needs to protect the process. */
 export interface LocalRegistryLimits {
@@ -17,13 +18,6 @@ export interface LocalRegistryLimits {
   maxGroupsPerConnection?: number;
   /** Largest session, in UTF-8 bytes of its JSON; default no limit. */
   maxSessionBytes?: number;
-}
-
-/** The parts of a ws socket the fast path uses (ws internals, stable across ws 8). */
-interface WsInternals {
-  _socket?: { cork(): void; uncork(): void };
-  _sender?: { _state: number; sendFrame(list: Buffer[], cb: undefined): void };
-  _extensions?: Record<string, unknown>;
 }
 
 /**
@@ -61,24 +55,13 @@ const EMPTY_JOB: Omit<DeliveryJob, 'task'> = {
   waiters: [],
 };
 
-/** ws's Sender state when nothing (deflate, blob read) is pending, so a frame can be written directly. */
-const SENDER_IDLE = 0;
 const DEFAULT_FANOUT_CHUNK = 1024;
-
-function hasExtensions(socket: WsInternals): boolean {
-  for (const _ in socket._extensions) return true;
-  return false;
-}
 
 function sizeOf(targets: Audience): number | undefined {
   if (targets instanceof Set || targets instanceof Map) return targets.size;
   if (Array.isArray(targets)) return targets.length;
   return undefined;
 }
-
-/** Largest header of a server-sent control frame (ping/pong payloads are at most 125 bytes). */
-const CONTROL_FRAME_HEADER = 2;
-const NOOP = (): void => undefined;
 
 /** How long a closing socket may take to finish its close handshake before it is cut. */
 const CLOSE_GRACE_MS = 2000;
@@ -95,8 +78,8 @@ export class LocalRegistry {
   /** Bumped on every membership change, so a queued audience snapshot is only reused while still exact. */
   private version = 0;
   private readonly queue: DeliveryJob[] = [];
-  private corked: LocalConnection[] = [];
-  private flushScheduled = false;
+  /** Puts frames on the wire: the only code that touches ws internals (checked when it is built). */
+  private readonly writer: SocketWriter;
   private readonly chunk: number;
   /** Frame writes waiting in `queue` (what `maxFanoutQueue` bounds). */
   private queued = 0;
@@ -109,7 +92,13 @@ export class LocalRegistry {
   ) {
     this.chunk = limits.fanoutChunk ?? DEFAULT_FANOUT_CHUNK;
     this.maxQueued = limits.maxFanoutQueue ?? Infinity;
+    this.writer = new SocketWriter({ maxBufferedBytes: limits.maxBufferedBytes });
     metrics.attach(this);
+  }
+
+  /** How frames are written: `fast` (framed once, one syscall per socket per turn) or `public-api` (ws fallback). */
+  get writeMode(): SocketWriteMode {
+    return this.writer.mode;
   }
 
   /** Every connection held, keyed by client_id (a live view, for fan-outs to everyone). */
@@ -394,7 +383,7 @@ export class LocalRegistry {
         if (job.started) this.recordDurations(job.started);
       }
     }
-    this.flush();
+    this.writer.flush();
     if (this.queue.length > 0) setImmediate(this.pump);
   };
 
@@ -412,57 +401,26 @@ export class LocalRegistry {
   control(conn: LocalConnection, kind: 'ping' | 'pong', data?: Buffer): boolean {
     const socket = conn.socket;
     if (socket.readyState !== WebSocket.OPEN) return false;
-    if (!this.fits(conn, (data?.length ?? 0) + CONTROL_FRAME_HEADER)) return false;
-    if (kind === 'ping') socket.ping(data, undefined, NOOP);
-    else socket.pong(data, undefined, NOOP);
+    if (!this.fits(conn, controlFrameSize(data))) return false;
+    this.writer.control(conn, kind, data);
     return true;
   }
 
   /** Whether `bytes` more fit in the socket's send queue; if not, closes it as a slow consumer. */
   private fits(conn: LocalConnection, bytes: number): boolean {
-    if (conn.socket.bufferedAmount + bytes <= this.limits.maxBufferedBytes) return true;
+    if (this.writer.fits(conn.socket, bytes)) return true;
     this.metrics.slowConsumerDrops++;
     this.close(conn, 1013, 'slow-consumer');
     return false;
   }
 
   private writeNow(conn: LocalConnection, message: EncodedMessage): boolean {
-    const socket = conn.socket;
-    if (socket.readyState !== WebSocket.OPEN) return false;
+    if (conn.socket.readyState !== WebSocket.OPEN) return false;
     if (!this.fits(conn, message.byteLength)) return false;
-    const internals = socket as unknown as WsInternals;
-    const raw = internals._socket;
-    // Hold the socket's writes until the end of this turn, so that several frames leave in one syscall.
-    if (!conn.corked && raw) {
-      conn.corked = true;
-      raw.cork();
-      this.corked.push(conn);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(this.flush);
-      }
-    }
-    const sender = internals._sender;
-    if (sender && sender._state === SENDER_IDLE && !hasExtensions(internals)) {
-      sender.sendFrame([message.frame], undefined); // the frame built once for every recipient
-    } else {
-      socket.send(message.data, { binary: message.binary });
-    }
+    this.writer.write(conn, message);
     this.metrics.framesDelivered++;
     return true;
   }
-
-  /** Releases every socket corked this turn: each sends what it gathered in one writev. */
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
-    const corked = this.corked;
-    if (corked.length === 0) return;
-    this.corked = [];
-    for (const conn of corked) {
-      conn.corked = false;
-      (conn.socket as unknown as WsInternals)._socket?.uncork();
-    }
-  };
 
   /**
    * Starts a close handshake (after any queued frame, so a final message is flushed first), and cuts the socket

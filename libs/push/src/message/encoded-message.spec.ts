@@ -32,6 +32,19 @@ describe('EncodedMessage', () => {
     expect(() => EncodedMessage.encode(value as never)).toThrow(PushInvalidArgumentError);
   });
 
+  it('keeps the first frame built for it and hands the same bytes to every later caller', () => {
+    const m = EncodedMessage.encode(Buffer.from([4, 5]));
+    const calls: [Buffer, boolean][] = [];
+    const frame = m.framedBy((data, binary) => {
+      calls.push([data, binary]);
+      return Buffer.concat([Buffer.from([0x82, data.length]), data]);
+    });
+    expect([...frame]).toEqual([0x82, 2, 4, 5]);
+    expect(calls).toEqual([[m.data, true]]);
+    expect(m.framedBy(() => Buffer.from('another'))).toBe(frame);
+    expect(calls).toHaveLength(1);
+  });
+
   it('refuses circular objects with a clear error', () => {
     const a: Record<string, unknown> = {};
     a.self = a;

@@ -1,10 +1,4 @@
-import WebSocket from 'ws';
 import { PushInvalidArgumentError } from '../errors/push.errors';
-
-/** ws's frame builder (public on the class, missing from @types/ws). */
-const Sender = (WebSocket as unknown as {
-  Sender: { frame(data: Buffer, options: Record<string, unknown>): Buffer[] };
-}).Sender;
 import type { PushMessage } from '../interfaces/push-message.interface';
 
 /**
@@ -51,15 +45,12 @@ export class EncodedMessage {
   }
 
   /**
-   * The whole unmasked WebSocket frame (header and payload in one buffer), built on first use and then shared by
-   * every recipient: a fan-out frames once and writes the same bytes to every socket. Only valid for sockets
-   * without permessage-deflate (the gateway turns it off).
+   * The whole unmasked WebSocket frame (header and payload in one buffer), built by `build` on first use and then
+   * the same bytes for every recipient: a fan-out frames once. The socket writer (`SocketWriter`) supplies `build`
+   * and is the only caller; every builder makes the same bytes for the same payload, so the first one is kept.
    */
-  get frame(): Buffer {
-    if (this.framed === null) {
-      const parts = Sender.frame(this.data, { fin: true, opcode: this.binary ? 2 : 1, mask: false, readOnly: true, rsv1: false });
-      this.framed = parts.length === 1 ? parts[0] : Buffer.concat(parts);
-    }
+  framedBy(build: (data: Buffer, binary: boolean) => Buffer): Buffer {
+    if (this.framed === null) this.framed = build(this.data, this.binary);
     return this.framed;
   }
 }

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { RawData, WebSocket, WebSocketServer } from 'ws';
+import { tcpSocketOf } from '../local/socket-writer';
 
 /*
  * Test helper: real WebSocket pairs over loopback, no mocks. Each pair is the server-side socket (what a
@@ -76,13 +77,20 @@ export interface SocketPairs {
   close(): Promise<void>;
 }
 
+/** How {@link openSocketPairs} sets up its sockets. */
+export interface SocketPairOptions {
+  /** Negotiate permessage-deflate on both sides (off by default, as in the gateway). */
+  perMessageDeflate?: boolean;
+}
+
 /**
  * Starts a WebSocket server on 127.0.0.1, port 0, and connects `count` real clients to it. Each client asks for
  * its own path (`/0`, `/1`, …) so that every server-side socket is matched with its client whatever the order in
  * which the connections complete.
  */
-export async function openSocketPairs(count: number): Promise<SocketPairs> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+export async function openSocketPairs(count: number, options: SocketPairOptions = {}): Promise<SocketPairs> {
+  const perMessageDeflate = options.perMessageDeflate ?? false;
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate });
   await new Promise<void>((resolve, reject) => {
     wss.once('listening', resolve);
     wss.once('error', reject);
@@ -106,7 +114,7 @@ export async function openSocketPairs(count: number): Promise<SocketPairs> {
 
   const pairs = await Promise.all(
     Array.from({ length: count }, async (_, index): Promise<SocketPair> => {
-      const client = new WebSocket(`ws://127.0.0.1:${port}/${index}`, { perMessageDeflate: false });
+      const client = new WebSocket(`ws://127.0.0.1:${port}/${index}`, { perMessageDeflate });
       client.on('error', () => undefined);
       const inbox = new Inbox(client);
       const [server] = await Promise.all([
@@ -138,7 +146,9 @@ export function closeEvent(socket: WebSocket): Promise<void> {
 
 /** The TCP socket under a `ws` socket (to pause a client's reads and fill the server's send queue). */
 export function rawSocketOf(socket: WebSocket): Socket {
-  return (socket as unknown as { _socket: Socket })._socket;
+  const tcp = tcpSocketOf(socket);
+  if (!tcp) throw new Error('this ws socket has no TCP socket');
+  return tcp;
 }
 
 /**
