@@ -182,6 +182,11 @@ export class RedisCluster {
     return this.members.map((node) => `${HOST}:${node.port}`);
   }
 
+  /** The temporary directory that holds every node's directory (removed by {@link close}). */
+  get directory(): string {
+    return this.root;
+  }
+
   /** Number of masters. */
   get size(): number {
     return this.members.length;
