@@ -446,6 +446,8 @@ describe('when a master is SIGKILLed, then restarted empty', () => {
   let lateChannel: string;
   /** SSUBSCRIBE calls master 0 had served when master 1 was killed. */
   let ssubscribesBefore: number;
+  /** This process's CPU use and the time when master 1 was killed. */
+  let killedAt: { cpu: NodeJS.CpuUsage; ms: number };
   const extra: Cluster[] = [];
 
   beforeAll(async () => {
@@ -467,6 +469,7 @@ describe('when a master is SIGKILLed, then restarted empty', () => {
     deadPid = cluster.pidOf(DEAD);
     ssubscribesBefore = await commandCalls(cluster.nodes[0].port, 'ssubscribe');
     await cluster.stopMaster(DEAD);
+    killedAt = { cpu: process.cpuUsage(), ms: Date.now() };
   });
   afterAll(async () => {
     for (const client of [sub, pub, idle, ...extra]) client?.disconnect();
@@ -513,6 +516,10 @@ describe('when a master is SIGKILLed, then restarted empty', () => {
     expect(sub.status).toBe('ready');
     // Every retry re-SSUBSCRIBEs the channels of the live masters as well (here one channel on master 0).
     expect(await commandCalls(cluster.nodes[0].port, 'ssubscribe')).toBeGreaterThanOrEqual(ssubscribesBefore + 2);
+    const cpu = process.cpuUsage(killedAt.cpu);
+    const wallMs = Date.now() - killedAt.ms;
+    timings['share of a core this test process used since the kill, %'] = Math.round((cpu.user + cpu.system) / 10 / wallMs);
+    timings['sharded subscriber retries (error events) per second since the kill'] = Math.round((subEvents.count('error') * 1000) / wallMs);
   });
 
   it('an idle plain Cluster only drops the dead node (-node), without an error', async () => {

@@ -218,6 +218,12 @@ export class RedisCluster {
     return node.running ? node.child!.pid : undefined;
   }
 
+  /** The redis-server process of master `i` (null while stopped), for callers that watch or reap it themselves. */
+  childOf(i: number): ChildProcess | null {
+    const node = this.member(i);
+    return node.running ? node.child : null;
+  }
+
   /** The last few KB that master `i` logged (for error messages). */
   logOf(i: number): string {
     return this.member(i).log;
