@@ -145,8 +145,21 @@ export class RedisCluster {
     private readonly timeoutMs: number,
   ) {}
 
-  /** Starts the servers in parallel, creates the cluster and waits until every node is `ok` and agrees on the slots. */
+  /**
+   * Starts the servers in parallel, creates the cluster and waits until every node is `ok` and agrees on the slots.
+   * A port taken by someone else between the probe and redis-server's bind is retried with new ports (twice).
+   */
   static async start(options: RedisClusterOptions = {}): Promise<RedisCluster> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await RedisCluster.startOnce(options);
+      } catch (error) {
+        if (attempt >= 3 || !/Address already in use/.test((error as Error).message)) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(options: RedisClusterOptions): Promise<RedisCluster> {
     const masters = options.masters ?? 3;
     if (!Number.isInteger(masters) || masters < 3) throw new Error(`a cluster needs at least 3 masters (got ${masters})`);
     const timeoutMs = options.timeoutMs ?? 30_000;
@@ -161,7 +174,9 @@ export class RedisCluster {
         mkdirSync(dir);
         members.push(new ClusterNode(ports[i], ports[masters + i], dir, nodeTimeoutMs));
       }
-      await Promise.all(members.map((node) => node.launch(timeoutMs)));
+      const launched = await Promise.allSettled(members.map((node) => node.launch(timeoutMs)));
+      const failed = launched.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+      if (failed) throw failed.reason;
       await cluster.create();
       await cluster.waitHealthy();
       await cluster.readLayout();
