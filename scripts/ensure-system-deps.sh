@@ -2,6 +2,8 @@
 # Makes sure the system binaries the test suite needs are installed:
 #   /usr/bin/chromium  (Debian package "chromium")      - browser e2e tests (playwright-core)
 #   redis-server       (Debian package "redis-server")  - Redis engine tests
+#   redis-cli          (Debian package "redis-tools")   - creates the Redis Cluster of the cluster tests and bench
+#                                                         (a dependency of redis-server, checked on its own anyway)
 # Idempotent: when everything is present it prints one line and makes no apt calls.
 # It never starts a service. Run by `npm test` through the `pretest` script, and with the argument `redis`
 # (redis-server only) before the benchmarks.
@@ -17,10 +19,13 @@ fi
 if ! command -v redis-server >/dev/null 2>&1 && [[ ! -x /usr/bin/redis-server ]]; then
   missing+=(redis-server)
 fi
+if ! command -v redis-cli >/dev/null 2>&1 && [[ ! -x /usr/bin/redis-cli ]]; then
+  missing+=(redis-tools)
+fi
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-  [[ "$wanted" == all ]] && echo "ensure-system-deps: chromium and redis-server present" \
-    || echo "ensure-system-deps: redis-server present"
+  [[ "$wanted" == all ]] && echo "ensure-system-deps: chromium, redis-server and redis-cli present" \
+    || echo "ensure-system-deps: redis-server and redis-cli present"
   exit 0
 fi
 
@@ -62,4 +67,6 @@ fi
 [[ -x /usr/bin/chromium ]] || fail "/usr/bin/chromium is still missing after the install."
 command -v redis-server >/dev/null 2>&1 || [[ -x /usr/bin/redis-server ]] \
   || fail "redis-server is still missing after the install."
+command -v redis-cli >/dev/null 2>&1 || [[ -x /usr/bin/redis-cli ]] \
+  || fail "redis-cli is still missing after the install."
 echo "ensure-system-deps: installed ${pkgs}"

@@ -46,6 +46,27 @@ export function takeAddresses(count: number): string[] {
   return out;
 }
 
+/** One master's CPU use since it started (INFO cpu), seconds. */
+export interface MasterCpu {
+  /** Index in the cluster (as in `RedisClusterHandle.nodes`). */
+  index: number;
+  port: number;
+  pid: number;
+  userS: number;
+  sysS: number;
+}
+
+/** The session's own Redis Cluster, started by {@link Session.startRedisCluster}. */
+export interface RedisClusterHandle {
+  peer: Peer;
+  /** Every master's address, in index order (ioredis `Cluster` startup nodes). */
+  nodes: { host: string; port: number }[];
+  /** The same as `host:port` strings (the form of `REDIS_CLUSTER_NODES`). */
+  startupNodes: string[];
+  /** Each master's CPU seconds so far; the difference of two calls is what each shard spent in between. */
+  cpu(): Promise<MasterCpu[]>;
+}
+
 export interface Server {
   peer: Peer;
   port: number;
@@ -123,6 +144,22 @@ export class Session {
     const ready = await peer.waitFor<{ url: string; pid: number }>('ready', 20_000, 'redis-server ready');
     this.extraPids.push(ready.pid);
     return { peer, url: ready.url };
+  }
+
+  /**
+   * Starts the session's own Redis Cluster (`masters` masters, no replicas, free ports, no persistence) through a
+   * keeper process, which reports each master's CPU.
+   */
+  async startRedisCluster(masters = 3): Promise<RedisClusterHandle> {
+    const peer = this.fork('redis-cluster', 'lib/redis-cluster-keeper.js', [String(masters)], [], 'SIGTERM');
+    this.keepers.push(peer);
+    const ready = await peer.waitFor<{ nodes: { host: string; port: number }[]; startupNodes: string[]; pids: number[] }>(
+      'ready',
+      45_000,
+      'redis cluster ready',
+    );
+    this.extraPids.push(...ready.pids);
+    return { peer, nodes: ready.nodes, startupNodes: ready.startupNodes, cpu: () => peer.request<MasterCpu[]>('cpu') };
   }
 
   /** Kills every process of the session (servers first, so clients do not measure anything on the way out). */
