@@ -3,7 +3,7 @@ import Redis, { Cluster } from 'ioredis';
 import { redactUrl } from '../../util/redact-url';
 import type { RedisClusterNode, ResolvedRedisEngineOptions } from './redis-engine.options';
 import { defineRedisScripts, type RedisCommands } from './redis.directory';
-import { plainListener, type RedisListener } from './redis.transport';
+import { plainListener, shardedListener, type RedisListener } from './redis.transport';
 
 /** The two connections of a Redis engine, and which of them it must close. */
 export interface RedisConnections {
@@ -19,7 +19,7 @@ export interface RedisConnections {
   target: string;
   /** Connects whatever is not connected yet. */
   connect(): Promise<void>;
-  /** Closes what the engine created (never a caller's own client). */
+  /** Closes what the engine created (never a caller's own client): the listener and the command connection. */
   close(): void;
 }
 
@@ -83,7 +83,8 @@ export function openRedisConnections(options: ResolvedRedisEngineOptions): Redis
   const isCluster = cmd instanceof Cluster;
   if (isCluster !== sub instanceof Cluster) throw new Error('RedisEngine: the command and subscriber connections must both be Cluster or both Redis');
   const db = isCluster ? 0 : Number((cmd as Redis).options.db ?? 0);
-  const listener = isCluster ? shardedListener(sub as Cluster) : plainListener(sub as Redis);
+  const subOwned = owned.includes(sub);
+  const listener = isCluster ? shardedListener(sub as Cluster, subOwned) : plainListener(sub as Redis, subOwned);
   return {
     cmd: defineRedisScripts(cmd),
     listener,
@@ -91,33 +92,13 @@ export function openRedisConnections(options: ResolvedRedisEngineOptions): Redis
     cluster: isCluster,
     target,
     connect: async () => {
-      await Promise.all([cmd, sub].map((c) => (c.status === 'wait' ? c.connect() : undefined)));
-      if (isCluster) await subscribersReady(sub as Cluster);
+      await Promise.all([cmd.status === 'wait' ? cmd.connect() : undefined, listener.connect()]);
     },
     close: () => {
-      for (const c of owned) c.disconnect();
+      listener.close();
+      if (owned.includes(cmd)) cmd.disconnect();
     },
   };
-}
-
-/** Sharded pub/sub on a Redis Cluster: one subscriber connection per master (ioredis's `shardedSubscribers`). */
-function shardedListener(sub: Cluster): RedisListener {
-  return {
-    connection: sub,
-    publishCommand: 'SPUBLISH',
-    subscribe: (channels) => Promise.all(channels.map((channel) => sub.ssubscribe(channel))),
-    unsubscribe: (channels) => Promise.all(channels.map((channel) => sub.sunsubscribe(channel))),
-    messageEvent: 'smessageBuffer',
-    get ready() {
-      return sub.status === 'ready';
-    },
-  };
-}
-
-/** Resolves once a sharded-subscriber cluster reports its subscribers ready (or at once if it already is). */
-function subscribersReady(sub: Cluster): Promise<void> {
-  if (sub.status === 'ready') return Promise.resolve();
-  return new Promise((resolve) => sub.once('ready', () => resolve()));
 }
 
 function adopt(client: unknown, options: ResolvedRedisEngineOptions, name: string): Redis | Cluster {

@@ -44,12 +44,12 @@ export class RedisEngine extends ClusterEngine {
     // Pub/sub is server-wide: on a database other than 0 the prefix carries it, or apps on two databases would
     // hear each other's pushes.
     this.keys = new RedisKeys(connections.db === 0 ? this.options.prefix : `${this.options.prefix}db${connections.db}:`);
-    for (const connection of new Set([connections.cmd, connections.listener.connection])) {
-      connection.on('error', (error: Error) => {
-        this.metrics.engineErrors++;
-        this.logger.debug?.(`redis: ${error.message}`);
-      });
-    }
+    const counted = (error: Error) => {
+      this.metrics.engineErrors++;
+      this.logger.debug?.(`redis: ${error.message}`);
+    };
+    connections.cmd.on('error', counted);
+    connections.listener.onError(counted);
     try {
       await connections.connect();
       await connections.cmd.ping();

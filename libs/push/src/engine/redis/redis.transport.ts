@@ -11,31 +11,103 @@ const BATCH = 500;
 /**
  * How a Redis transport listens: plain pub/sub on one Redis (SUBSCRIBE, PUBLISH), or sharded pub/sub on a Redis
  * Cluster (SSUBSCRIBE, SPUBLISH: each channel lives on the shard of its slot, so traffic spreads over the shards
- * instead of being copied to every one of them).
+ * instead of being copied to every one of them). It owns its connection(s), never used for commands.
  */
 export interface RedisListener {
-  /** The connection that subscribes (never used for commands). */
-  readonly connection: Redis | Cluster;
-  /** `PUBLISH` or `SPUBLISH`, as scripts call it. */
+  /** `PUBLISH` or `SPUBLISH`, as the scripts call it. */
   readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
-  subscribe(channels: string[]): Promise<unknown>;
-  unsubscribe(channels: string[]): Promise<unknown>;
-  /** The event that carries `(channel: Buffer, message: Buffer)`. */
-  readonly messageEvent: 'messageBuffer' | 'smessageBuffer';
   /** Whether it can subscribe and hear now. */
   readonly ready: boolean;
+  /** Connects; rejects when the server cannot be reached. */
+  connect(): Promise<void>;
+  /** Subscribes; resolves once confirmed (a request made while reconnecting waits in its queue). */
+  subscribe(channels: string[]): Promise<unknown>;
+  /** Unsubscribes; never needed for correctness (a node ignores what it no longer hosts). */
+  unsubscribe(channels: string[]): Promise<unknown>;
+  /** Receives every message: its channel and payload. */
+  onMessage(callback: (channel: string, payload: Buffer) => void): void;
+  /** Called each time it is ready again after a loss (not on the first connect). */
+  onReady(callback: () => void): void;
+  /** Called with each connection error (counted by the engine). */
+  onError(callback: (error: Error) => void): void;
+  /** Resolves once ready; rejects after `timeoutMs`. */
+  whenReady(timeoutMs: number): Promise<void>;
+  /** Drops and reconnects (it was found deaf). */
+  reconnect(): void;
+  /** Disconnects for good. */
+  close(): void;
 }
 
-/** Plain pub/sub on one Redis. */
-export function plainListener(sub: Redis): RedisListener {
+/** Waits for `emitter`'s next 'ready', at most `timeoutMs`. */
+function nextReady(emitter: Redis | Cluster, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off('ready', onReady);
+      reject(new Error('the subscriber connection is not ready'));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    emitter.once('ready', onReady);
+  });
+}
+
+/** Calls `callback` on every 'ready' after the first one. */
+function afterFirstReady(emitter: Redis | Cluster, callback: () => void): void {
+  let first = emitter.status !== 'ready';
+  emitter.on('ready', () => {
+    if (first) first = false;
+    else callback();
+  });
+}
+
+/** Plain pub/sub on one Redis, over one dedicated connection. */
+export function plainListener(sub: Redis, owned: boolean): RedisListener {
   return {
-    connection: sub,
     publishCommand: 'PUBLISH',
-    subscribe: (channels) => sub.subscribe(...channels),
-    unsubscribe: (channels) => sub.unsubscribe(...channels),
-    messageEvent: 'messageBuffer',
     get ready() {
       return sub.status === 'ready';
+    },
+    connect: async () => {
+      if (sub.status === 'wait') await sub.connect();
+    },
+    subscribe: (channels) => sub.subscribe(...channels),
+    unsubscribe: (channels) => sub.unsubscribe(...channels),
+    onMessage: (callback) => sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => callback(channel.toString(), payload)),
+    onReady: (callback) => afterFirstReady(sub, callback),
+    onError: (callback) => sub.on('error', callback),
+    whenReady: (timeoutMs) => (sub.status === 'ready' ? Promise.resolve() : nextReady(sub, timeoutMs)),
+    reconnect: () => sub.disconnect(true),
+    close: () => {
+      if (owned) sub.disconnect();
+    },
+  };
+}
+
+/**
+ * Sharded pub/sub on a Redis Cluster through ioredis's own `shardedSubscribers` (one subscriber connection per
+ * master; it subscribes again by itself when a master comes back).
+ */
+export function shardedListener(sub: Cluster, owned: boolean): RedisListener {
+  return {
+    publishCommand: 'SPUBLISH',
+    get ready() {
+      return sub.status === 'ready';
+    },
+    connect: async () => {
+      if (sub.status === 'wait') await sub.connect();
+    },
+    // One call per channel: ioredis refuses one SSUBSCRIBE whose channels hash to different slots.
+    subscribe: (channels) => Promise.all(channels.map((channel) => sub.ssubscribe(channel))),
+    unsubscribe: (channels) => Promise.all(channels.map((channel) => sub.sunsubscribe(channel))),
+    onMessage: (callback) => sub.on('smessageBuffer', (channel: Buffer, payload: Buffer) => callback(channel.toString(), payload)),
+    onReady: (callback) => afterFirstReady(sub, callback),
+    onError: (callback) => sub.on('error', callback),
+    whenReady: (timeoutMs) => (sub.status === 'ready' ? Promise.resolve() : nextReady(sub, timeoutMs)),
+    reconnect: () => sub.disconnect(true),
+    close: () => {
+      if (owned) sub.disconnect();
     },
   };
 }
@@ -46,7 +118,6 @@ export function plainListener(sub: Redis): RedisListener {
  */
 export class RedisTransport implements ClusterTransport {
   private readonly logger = new Logger('PushCluster');
-  private started = false;
   private closing = false;
   private readonly reconnected: (() => void)[] = [];
 
@@ -62,42 +133,35 @@ export class RedisTransport implements ClusterTransport {
   }
 
   async start(node: string, onMessage: (route: ClusterRoute, payload: Buffer) => void): Promise<void> {
-    this.listener.connection.on(this.listener.messageEvent, (channel: Buffer, payload: Buffer) => {
-      const route = this.keys.route(channel.toString());
+    this.listener.onMessage((channel, payload) => {
+      const route = this.keys.route(channel);
       if (route) onMessage(route, payload);
       else {
         this.metrics.badClusterMessages++;
-        this.logger.error(`dropped a message on a channel this node does not use: ${channel.toString()}`);
+        this.logger.error(`dropped a message on a channel this node does not use: ${channel}`);
       }
     });
-    await this.listener.subscribe([this.keys.nodeChannel(node), this.keys.allChannel]);
-    // Either connection coming back may mean a Redis that lost its data or subscriptions that lapsed.
-    for (const connection of new Set<Redis | Cluster>([this.cmd, this.listener.connection])) {
-      connection.on('ready', () => {
-        if (this.started && !this.closing) for (const callback of this.reconnected) callback();
-      });
-    }
-    this.started = true;
+    await this.listener.subscribe([this.keys.nodeChannel(node)]);
+    await this.listener.subscribe([this.keys.allChannel]);
+    // Either side coming back may mean a Redis that lost its data or subscriptions that lapsed.
+    const reconnected = () => {
+      if (!this.closing) for (const callback of this.reconnected) callback();
+    };
+    this.listener.onReady(reconnected);
+    let first = this.cmd.status !== 'ready';
+    this.cmd.on('ready', () => {
+      if (first) first = false;
+      else reconnected();
+    });
   }
 
   async close(): Promise<void> {
     this.closing = true;
+    this.listener.close();
   }
 
   whenListening(timeoutMs: number): Promise<void> {
-    if (this.listener.ready) return Promise.resolve();
-    const connection = this.listener.connection;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        connection.off('ready', onReady);
-        reject(new Error('the subscriber connection is not ready'));
-      }, timeoutMs);
-      const onReady = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      connection.once('ready', onReady);
-    });
+    return this.listener.whenReady(timeoutMs);
   }
 
   onReconnect(callback: () => void): void {
@@ -105,7 +169,7 @@ export class RedisTransport implements ClusterTransport {
   }
 
   reconnectListener(): void {
-    this.listener.connection.disconnect(true);
+    this.listener.reconnect();
   }
 
   subscribe(route: ClusterRoute): Promise<void> {
