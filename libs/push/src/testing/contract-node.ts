@@ -6,6 +6,7 @@ import type { PushEngineOption } from '../interfaces/push-module-options.interfa
 import { PushEvents } from '../push-events.service';
 import { PushModule } from '../push.module';
 import { PushService } from '../push.service';
+import { type OptionalPeer, requireOptionalPeer } from '../util/optional-peer';
 
 /**
  * Builds a node's Nest application from its module, not listening yet. The suite then sets the WebSocket adapter
@@ -13,14 +14,24 @@ import { PushService } from '../push.service';
  */
 export type ContractAppFactory = (module: DynamicModule) => Promise<INestApplication>;
 
+/** What the default node needs (not a peer of the package: only this default uses it). */
+const EXPRESS: OptionalPeer = {
+  name: '@nestjs/platform-express',
+  range: '^11.0.0',
+  feature: "the contract suite's default node (nest-push-channel/testing; or pass `createApp` for another platform)",
+};
+
 /**
  * The default node: `NestFactory.create` on `@nestjs/platform-express` (which must be installed; an app on
  * Fastify passes its own factory), logging warnings and errors only. `abortOnError: false` makes a node that
  * fails to start (an engine whose backend is down, say) reject, where Nest's default would abort the process and
  * the test runner with it.
  */
-export const defaultContractApp: ContractAppFactory = (module) =>
-  NestFactory.create(module, { logger: ['error', 'warn'], abortOnError: false });
+export const defaultContractApp: ContractAppFactory = async (module) => {
+  // Without Express, Nest would log one line and exit the process, the test runner with it.
+  requireOptionalPeer(EXPRESS);
+  return NestFactory.create(module, { logger: ['error', 'warn'], abortOnError: false });
+};
 
 /** A running node of the contract suite: a minimal Nest app with nothing but `PushModule`. */
 export interface ContractNode {
