@@ -22,7 +22,10 @@ export class ContractClient {
   private cursor = 0;
   private wake: (() => void) | null = null;
 
-  private constructor(readonly socket: WebSocket) {
+  private constructor(
+    /** The underlying `ws` socket. */
+    readonly socket: WebSocket,
+  ) {
     socket.on('message', (data: RawData, isBinary: boolean) => {
       this.received.push(isBinary ? toBuffer(data) : parseText(toBuffer(data).toString('utf8')));
       this.notify();

@@ -47,7 +47,7 @@ export function describePushEngineContract(
 ): void {
   t.describe(`PushEngine contract (${name})`, () => {
     const nodes: ContractNode[] = [];
-    /** Starts the nodes one after another (a cluster engine's nodes may register themselves in turn). */
+    /** Starts one node per entry, in order: `true` for a gateway node, `false` for a push-only one. */
     const start = async (gateways: boolean[]) => {
       for (const gateway of gateways) nodes.push(await startContractNode(await setup.createEngine(), gateway, setup.createApp));
     };
@@ -71,6 +71,7 @@ export function describePushEngineContract(
   });
 }
 
+/** Clients connect to `node`, and calls go through it. */
 function onOneNode(node: ContractNode): ContractEnv {
   return {
     push: node.push,
