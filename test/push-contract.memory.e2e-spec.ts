@@ -14,7 +14,10 @@ describePushEngineContract(`memory engine, one process, on ${onFastify ? 'Fastif
   createEngine: () => new MemoryEngine(),
   createApp: onFastify
     ? async (module) => {
-        const app = await NestFactory.create(module, new FastifyAdapter(), { logger: ['error', 'warn'], abortOnError: false });
+        const app = await NestFactory.create(module, new FastifyAdapter(), {
+          logger: ['error', 'warn'],
+          abortOnError: false,
+        });
         // A suite of the fastify project must never pass on Express by accident.
         if (app.getHttpAdapter().getType() !== 'fastify') throw new Error('the node is not on Fastify');
         return app;

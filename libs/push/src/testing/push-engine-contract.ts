@@ -49,7 +49,9 @@ export function describePushEngineContract(
     const nodes: ContractNode[] = [];
     /** Starts one node per entry, in order: `true` for a gateway node, `false` for a push-only one. */
     const start = async (gateways: boolean[]) => {
-      for (const gateway of gateways) nodes.push(await startContractNode(await setup.createEngine(), gateway, setup.createApp));
+      for (const gateway of gateways) {
+        nodes.push(await startContractNode(await setup.createEngine(), gateway, setup.createApp));
+      }
     };
     t.afterAll(async () => {
       for (const node of nodes.splice(0)) await node.close();
