@@ -7,11 +7,14 @@
 const { resolve } = require('node:path');
 const { jest: root } = require('../package.json');
 
-/** Suites re-run on Fastify: the gateway (upgrade checks, limits, drain) and the HTTP contract, in-process and in child processes. */
+/**
+ * Suites re-run on Fastify: the gateway (upgrade checks, limits, drain) and the HTTP contract, in-process and in child
+ * processes. Of the engine contract suites, only the memory one: its node runs on Fastify here (through the suite's
+ * `createApp`); the Redis one tests the engine across nodes, which no HTTP platform changes, so it runs once.
+ */
 const SUITES = [
   'seed-flow',
   'push-contract.memory',
-  'push-contract.redis',
   'connection-behaviour',
   'bad-input',
   'app-security',

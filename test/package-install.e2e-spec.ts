@@ -10,8 +10,9 @@ import { TestClient, UpgradeRefused } from './support/test-client';
  * What a Nest team gets from npm: the library is packed (`npm pack`, whose prepack builds it), a fresh Nest 11 app
  * (test/fixtures/consumer-app: its own package.json and lock, its src/ = the README's consumer example) is
  * installed with `npm ci` plus the tarball, compiled with strict TypeScript and `skipLibCheck: false`, started on
- * Express and on Fastify, and driven over real HTTP and a real ws client through the seed flow. Then the Redis
- * engine: first without ioredis (the start must fail with what to install), then with it, across two nodes.
+ * Express and on Fastify, and driven over real HTTP and a real ws client through the seed flow. The engine contract
+ * suite (`nest-push-channel/testing`) runs there under node:test. Then the Redis engine: first without ioredis (the
+ * start must fail with what to install), then with it, across two nodes.
  * Everything comes from the npm registry, as for a user; nothing is taken from this repository's node_modules.
  */
 describe('the packed nest-push-channel in a fresh Nest 11 app', () => {
@@ -46,6 +47,10 @@ describe('the packed nest-push-channel in a fresh Nest 11 app', () => {
   /** Compiles the app once (the tests that run it wait for it, so any one of them can run alone with -t). */
   let compiling: Promise<unknown> | undefined;
   const compiled = () => (compiling ??= Promise.all([tsc('tsconfig.json'), tsc('tsconfig.node10.json')]));
+  /** The same for extras/ (the optional entry points and the contract suite), once the optional peers are in. */
+  let compilingExtras: Promise<unknown> | undefined;
+  const extrasCompiled = () =>
+    (compilingExtras ??= Promise.all([tsc('tsconfig.extras.json'), tsc('tsconfig.extras.node10.json')]));
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'push-consumer-'));
@@ -79,8 +84,10 @@ describe('the packed nest-push-channel in a fresh Nest 11 app', () => {
     for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/index.js', 'dist/index.d.ts']) {
       expect(files).toContain(`package/${file}`);
     }
+    // The contract suite ships (nest-push-channel/testing); the internal test helpers do not.
+    expect(files).toEqual(expect.arrayContaining(['package/dist/testing/index.js', 'package/dist/testing/index.d.ts']));
     expect(files.filter((file) => /\.map$|(?<!\.d)\.ts$|\.spec\.|\/src\/|\.tsbuildinfo$/.test(file))).toEqual([]);
-    expect(files.filter((file) => file.includes('/testing/'))).toEqual([]);
+    expect(files.filter((file) => file.includes('/test-support/'))).toEqual([]);
 
     const pkg = join(app, 'node_modules', 'nest-push-channel');
     for (const doc of ['README.md', 'LICENSE', 'CHANGELOG.md']) {
@@ -115,6 +122,7 @@ describe('the packed nest-push-channel in a fresh Nest 11 app', () => {
       );
     expect(await probe('nest-push-channel')).toBe(join(app, 'node_modules/nest-push-channel/dist/index.js'));
     expect(await probe('nest-push-channel/package.json')).toBe(join(app, 'node_modules/nest-push-channel/package.json'));
+    expect(await probe('nest-push-channel/testing')).toBe(join(app, 'node_modules/nest-push-channel/dist/testing/index.js'));
     expect(await probe('nest-push-channel/dist/push.service')).toBe('not exported');
   });
 
@@ -193,7 +201,7 @@ describe('the packed nest-push-channel in a fresh Nest 11 app', () => {
 
     it('compiles the optional entry points (nodenext and node10) and they register metrics and report health', async () => {
       expect(['ioredis', 'prom-client', '@nestjs/terminus'].filter((name) => !installed(name))).toEqual([]);
-      await Promise.all([tsc('tsconfig.extras.json'), tsc('tsconfig.extras.node10.json')]);
+      await extrasCompiled();
       const printed = await run(process.execPath, ['dist-extras/optional-entry-points.js'], { cwd: app });
       const report = JSON.parse(printed.trim().split('\n').pop()!) as {
         names: string[];
@@ -204,6 +212,14 @@ describe('the packed nest-push-channel in a fresh Nest 11 app', () => {
       for (const name of report.names) expect(report.exposition).toContain(`# TYPE ${name} `);
       expect(report.exposition).toMatch(/^nest_push_connections 0$/m);
       expect(report.health).toEqual({ push: { status: 'up', engine: 'memory', reachable: true, shuttingDown: false } });
+    }, 120_000);
+
+    it('compiles the contract suite of nest-push-channel/testing (nodenext and node10), and it passes under node:test', async () => {
+      // extras/memory-engine-contract.ts registers the suite with node:test's functions, on the memory engine.
+      await extrasCompiled();
+      const report = await run(process.execPath, ['--test', 'dist-extras/memory-engine-contract.js'], { cwd: app });
+      expect(report).toMatch(/^# pass 18$/m);
+      expect(report).toMatch(/^# fail 0$/m);
     }, 120_000);
 
     it('runs on the Redis engine: an Express and a Fastify node deliver to each other', async () => {

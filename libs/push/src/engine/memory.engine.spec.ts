@@ -4,7 +4,7 @@ import { LocalConnection } from '../local/local-connection';
 import { LocalRegistry } from '../local/local-registry';
 import { EncodedMessage } from '../message/encoded-message';
 import { PushMetrics } from '../push-metrics.service';
-import { closeEvent, openSocketPairs, receivedBefore, SocketPair, SocketPairs } from '../testing/socket-pair';
+import { closeEvent, openSocketPairs, receivedBefore, SocketPair, SocketPairs } from '../test-support/socket-pair';
 import { MemoryEngine } from './memory.engine';
 
 describe('MemoryEngine', () => {

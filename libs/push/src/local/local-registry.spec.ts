@@ -2,7 +2,7 @@ import { WebSocket } from 'ws';
 import { createClientId, createNodeId } from '../identity/client-id';
 import { EncodedMessage } from '../message/encoded-message';
 import { PushMetrics } from '../push-metrics.service';
-import { closeEvent, openSocketPairs, rawSocketOf, receivedBefore, SocketPair, SocketPairs } from '../testing/socket-pair';
+import { closeEvent, openSocketPairs, rawSocketOf, receivedBefore, SocketPair, SocketPairs } from '../test-support/socket-pair';
 import { LocalConnection } from './local-connection';
 import { LocalRegistry } from './local-registry';
 

@@ -4,7 +4,7 @@ import { LocalConnection } from '../local/local-connection';
 import { LocalRegistry } from '../local/local-registry';
 import { EncodedMessage } from '../message/encoded-message';
 import { PushMetrics } from '../push-metrics.service';
-import { openSocketPairs, SocketPairs } from '../testing/socket-pair';
+import { openSocketPairs, SocketPairs } from '../test-support/socket-pair';
 import { PUSH_FANOUT_BUCKETS, registerPushMetrics } from './register-push-metrics';
 
 /** `name{label="v"}` → value, as a scraper reads it (prom-client's JSON form of the same exposition). */

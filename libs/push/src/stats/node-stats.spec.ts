@@ -8,7 +8,7 @@ import { EncodedMessage } from '../message/encoded-message';
 import { PushMetrics } from '../push-metrics.service';
 import { PushModule } from '../push.module';
 import { PushService } from '../push.service';
-import { openSocketPairs, SocketPairs } from '../testing/socket-pair';
+import { openSocketPairs, SocketPairs } from '../test-support/socket-pair';
 import type { NodeStats } from './node-stats.interface';
 import { parseNodeStats, takeNodeStats } from './node-stats';
 import { NodeStatsPublisher } from './node-stats.publisher';
