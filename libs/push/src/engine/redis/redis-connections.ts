@@ -95,7 +95,7 @@ export function openRedisConnections(options: ResolvedRedisEngineOptions): Redis
       await Promise.all([cmd.status === 'wait' ? cmd.connect() : undefined, listener.connect()]);
     },
     close: () => {
-      listener.close();
+      void listener.close();
       if (owned.includes(cmd)) cmd.disconnect();
     },
   };

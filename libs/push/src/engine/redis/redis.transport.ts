@@ -34,8 +34,11 @@ export interface RedisListener {
   whenReady(timeoutMs: number): Promise<void>;
   /** Drops and reconnects (it was found deaf). */
   reconnect(): void;
-  /** Disconnects for good. */
-  close(): void;
+  /**
+   * Disconnects for good; on a caller's own connection (not owned), takes back instead what it attached: its
+   * subscriptions and its event handlers, so the connection is left as the caller gave it. Never rejects.
+   */
+  close(): Promise<void>;
 }
 
 /** Waits for `emitter`'s next 'ready', at most `timeoutMs`. */
@@ -54,16 +57,53 @@ function nextReady(emitter: Redis | Cluster, timeoutMs: number): Promise<void> {
 }
 
 /** Calls `callback` on every 'ready' after the first one. */
-function afterFirstReady(emitter: Redis | Cluster, callback: () => void): void {
+function afterFirstReady(emitter: Redis | Cluster, attached: Attachments, callback: () => void): void {
   let first = emitter.status !== 'ready';
-  emitter.on('ready', () => {
+  attached.on('ready', () => {
     if (first) first = false;
     else callback();
   });
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- ioredis types its handlers so
+type Handler = (...args: any[]) => void;
+
+/**
+ * What a listener attached to its connection (handlers, subscribed channels), so that closing a caller's own
+ * connection, which the engine must not disconnect, leaves it hearing nothing of the engine's any more.
+ */
+class Attachments {
+  private readonly handlers: [string, Handler][] = [];
+  /** Bounded by the routes the node listens on (its own, `all`, and the uids and groups it hosts). */
+  private readonly channels = new Set<string>();
+
+  constructor(private readonly emitter: Redis | Cluster) {}
+
+  on(event: string, handler: Handler): void {
+    this.emitter.on(event, handler);
+    this.handlers.push([event, handler]);
+  }
+
+  subscribed(channels: string[], subscribed: boolean): void {
+    for (const channel of channels) {
+      if (subscribed) this.channels.add(channel);
+      else this.channels.delete(channel);
+    }
+  }
+
+  /** Removes the handlers and unsubscribes what is still subscribed. */
+  async release(unsubscribe: (channels: string[]) => Promise<unknown>): Promise<void> {
+    for (const [event, handler] of this.handlers.splice(0)) this.emitter.off(event, handler);
+    const channels = [...this.channels];
+    this.channels.clear();
+    if (channels.length > 0) await unsubscribe(channels).catch(() => undefined);
+  }
+}
+
 /** Plain pub/sub on one Redis, over one dedicated connection. */
 export function plainListener(sub: Redis, owned: boolean): RedisListener {
+  const attached = new Attachments(sub);
+  const unsubscribe = (channels: string[]) => sub.unsubscribe(...channels);
   return {
     publishCommand: 'PUBLISH',
     get ready() {
@@ -72,15 +112,23 @@ export function plainListener(sub: Redis, owned: boolean): RedisListener {
     connect: async () => {
       if (sub.status === 'wait') await sub.connect();
     },
-    subscribe: (channels) => sub.subscribe(...channels),
-    unsubscribe: (channels) => sub.unsubscribe(...channels),
-    onMessage: (callback) => sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => callback(channel.toString(), payload)),
-    onReady: (callback) => afterFirstReady(sub, callback),
-    onError: (callback) => sub.on('error', callback),
+    subscribe: (channels) => {
+      attached.subscribed(channels, true);
+      return sub.subscribe(...channels);
+    },
+    unsubscribe: (channels) => {
+      attached.subscribed(channels, false);
+      return unsubscribe(channels);
+    },
+    onMessage: (callback) =>
+      attached.on('messageBuffer', (channel: Buffer, payload: Buffer) => callback(channel.toString(), payload)),
+    onReady: (callback) => afterFirstReady(sub, attached, callback),
+    onError: (callback) => attached.on('error', callback),
     whenReady: (timeoutMs) => (sub.status === 'ready' ? Promise.resolve() : nextReady(sub, timeoutMs)),
     reconnect: () => sub.disconnect(true),
-    close: () => {
+    close: async () => {
       if (owned) sub.disconnect();
+      else await attached.release(unsubscribe);
     },
   };
 }
@@ -90,6 +138,9 @@ export function plainListener(sub: Redis, owned: boolean): RedisListener {
  * master; it subscribes again by itself when a master comes back).
  */
 export function shardedListener(sub: Cluster, owned: boolean): RedisListener {
+  const attached = new Attachments(sub);
+  // One call per channel: ioredis refuses one SSUBSCRIBE whose channels hash to different slots.
+  const unsubscribe = (channels: string[]) => Promise.all(channels.map((channel) => sub.sunsubscribe(channel)));
   return {
     publishCommand: 'SPUBLISH',
     get ready() {
@@ -98,16 +149,23 @@ export function shardedListener(sub: Cluster, owned: boolean): RedisListener {
     connect: async () => {
       if (sub.status === 'wait') await sub.connect();
     },
-    // One call per channel: ioredis refuses one SSUBSCRIBE whose channels hash to different slots.
-    subscribe: (channels) => Promise.all(channels.map((channel) => sub.ssubscribe(channel))),
-    unsubscribe: (channels) => Promise.all(channels.map((channel) => sub.sunsubscribe(channel))),
-    onMessage: (callback) => sub.on('smessageBuffer', (channel: Buffer, payload: Buffer) => callback(channel.toString(), payload)),
-    onReady: (callback) => afterFirstReady(sub, callback),
-    onError: (callback) => sub.on('error', callback),
+    subscribe: (channels) => {
+      attached.subscribed(channels, true);
+      return Promise.all(channels.map((channel) => sub.ssubscribe(channel)));
+    },
+    unsubscribe: (channels) => {
+      attached.subscribed(channels, false);
+      return unsubscribe(channels);
+    },
+    onMessage: (callback) =>
+      attached.on('smessageBuffer', (channel: Buffer, payload: Buffer) => callback(channel.toString(), payload)),
+    onReady: (callback) => afterFirstReady(sub, attached, callback),
+    onError: (callback) => attached.on('error', callback),
     whenReady: (timeoutMs) => (sub.status === 'ready' ? Promise.resolve() : nextReady(sub, timeoutMs)),
     reconnect: () => sub.disconnect(true),
-    close: () => {
+    close: async () => {
       if (owned) sub.disconnect();
+      else await attached.release(unsubscribe);
     },
   };
 }
@@ -157,7 +215,7 @@ export class RedisTransport implements ClusterTransport {
 
   async close(): Promise<void> {
     this.closing = true;
-    this.listener.close();
+    await this.listener.close();
   }
 
   whenListening(timeoutMs: number): Promise<void> {
