@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import Redis from 'ioredis';
+import Redis, { type RedisOptions } from 'ioredis';
 import { PushModule, PushWsAdapter, type RedisEngineOptions } from 'nest-push-channel';
 import { describePushEngineContract } from 'nest-push-channel/testing';
 import { RedisServer } from './support/redis-server';
@@ -15,14 +15,14 @@ let redis: RedisServer;
 /** Every connection this file made, closed at the end whatever the engines did. */
 const made: Redis[] = [];
 
-function connection(options: ConstructorParameters<typeof Redis>[1] = {}): Redis {
+function connection(options: RedisOptions = {}): Redis {
   const client = new Redis(redis.url, { lazyConnect: true, ...options });
   made.push(client);
   return client;
 }
 
 /** What the README advises for a command connection: fail fast instead of queueing. */
-const failFast = { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 3_000 };
+const failFast: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 3_000 };
 
 beforeAll(async () => {
   redis = await RedisServer.start();
@@ -84,6 +84,8 @@ describe('who closes what', () => {
     const client = connection(failFast);
     const subscriber = connection();
     await Promise.all([client.connect(), subscriber.connect()]);
+    const handlers = () => ['error', 'ready', 'close', 'end'].map((event) => client.listenerCount(event) + subscriber.listenerCount(event));
+    const before = handlers();
     const app = await start({ client, subscriber, prefix });
     expect((await channels(prefix)).length).toBeGreaterThan(0);
     await app.close();
@@ -92,6 +94,7 @@ describe('who closes what', () => {
     expect(await subscriber.subscribe(`${prefix}mine`)).toBe(1); // still connected: the app's to use
     expect(await channels(prefix)).toEqual([`${prefix}mine`]);
     expect(subscriber.listenerCount('messageBuffer')).toBe(0); // no handler of the closed engine left on it
+    expect(handlers()).toEqual(before); // nor on the command client: an app that restarts its engine would pile them up
   });
 
   it("never disconnects a caller's client, and closes the duplicate it made for subscribing", async () => {
