@@ -44,17 +44,13 @@ export class RedisEngine extends ClusterEngine {
     // Pub/sub is server-wide: on a database other than 0 the prefix carries it, or apps on two databases would
     // hear each other's pushes.
     this.keys = new RedisKeys(connections.db === 0 ? this.options.prefix : `${this.options.prefix}db${connections.db}:`);
-    const counted = (error: Error) => {
-      this.metrics.engineErrors++;
-      this.logger.debug?.(`redis: ${error.message}`);
-    };
-    connections.cmd.on('error', counted);
-    connections.listener.onError(counted);
+    connections.cmd.on('error', this.counted);
+    connections.listener.onError(this.counted);
     try {
       await connections.connect();
       await connections.cmd.ping();
     } catch (error) {
-      connections.close();
+      this.disconnect();
       throw new Error(`RedisEngine: cannot reach ${connections.target}: ${(error as Error).message}`);
     }
     return {
@@ -63,7 +59,14 @@ export class RedisEngine extends ClusterEngine {
     };
   }
 
+  /** Counts a connection error (a handler on the command connection, removed on close: it may be the caller's). */
+  private readonly counted = (error: Error): void => {
+    this.metrics.engineErrors++;
+    this.logger.debug?.(`redis: ${error.message}`);
+  };
+
   protected disconnect(): void {
+    this.connections?.cmd.off('error', this.counted);
     this.connections?.close();
     this.connections = null;
   }

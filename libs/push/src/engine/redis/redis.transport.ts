@@ -178,6 +178,8 @@ export class RedisTransport implements ClusterTransport {
   private readonly logger = new Logger('PushCluster');
   private closing = false;
   private readonly reconnected: (() => void)[] = [];
+  /** Its handler of the command connection's 'ready' (removed on close). */
+  private commandReady: (() => void) | null = null;
 
   constructor(
     private readonly cmd: RedisCommands,
@@ -207,14 +209,18 @@ export class RedisTransport implements ClusterTransport {
     };
     this.listener.onReady(reconnected);
     let first = this.cmd.status !== 'ready';
-    this.cmd.on('ready', () => {
+    this.commandReady = () => {
       if (first) first = false;
       else reconnected();
-    });
+    };
+    this.cmd.on('ready', this.commandReady);
   }
 
   async close(): Promise<void> {
     this.closing = true;
+    // The command connection may be the caller's own, which outlives the engine.
+    if (this.commandReady) this.cmd.off('ready', this.commandReady);
+    this.commandReady = null;
     await this.listener.close();
   }
 
