@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import Redis, { type RedisOptions } from 'ioredis';
+import Redis, { Cluster, type RedisOptions } from 'ioredis';
 import { PushModule, PushWsAdapter, type RedisEngineOptions } from 'nest-push-channel';
 import { describePushEngineContract } from 'nest-push-channel/testing';
+import { ContractClient } from 'nest-push-channel/testing/contract-client';
+import { startContractNode } from 'nest-push-channel/testing/contract-node';
+import { RedisCluster } from './support/redis-cluster';
 import { RedisServer } from './support/redis-server';
 
 /*
@@ -129,6 +132,16 @@ describe('who closes what', () => {
     expect(returned.map((c) => c.status)).toEqual(['end', 'end']);
   });
 
+  it("waits for a caller's client and subscriber that are still connecting (not lazy), rather than failing", async () => {
+    const prefix = `early-${randomBytes(4).toString('hex')}:`;
+    const client = new Redis(redis.url, failFast);
+    const subscriber = new Redis(redis.url);
+    made.push(client, subscriber);
+    expect(client.status).not.toBe('ready');
+    await start({ client, subscriber, prefix });
+    expect(await channels(prefix)).toHaveLength(2); // its node channel and everyone's
+  });
+
   it('refuses a client that is not an ioredis instance, at start, with a clear error', async () => {
     const fake = { get: () => undefined, set: () => undefined, status: 'ready' };
     await expect(start({ client: fake })).rejects.toThrow(/engine\.client must be an ioredis Redis or Cluster instance/);
@@ -141,5 +154,52 @@ describe('who closes what', () => {
     const subscriber = connection();
     await expect(start({ subscriber })).rejects.toThrow(/engine\.subscriber needs engine\.client/);
     expect(subscriber.status).toBe('wait'); // untouched
+  });
+});
+
+describe("a caller's own Redis Cluster clients", () => {
+  let cluster: RedisCluster;
+  const clients: Cluster[] = [];
+  beforeAll(async () => {
+    cluster = await RedisCluster.start({ masters: 3 });
+  }, 60_000);
+  afterAll(async () => {
+    for (const client of clients) client.disconnect();
+    await cluster?.close();
+  });
+
+  /** The sharded channels under `prefix` that any master still counts a subscriber on. */
+  async function shardChannels(prefix: string): Promise<string[]> {
+    const names: string[] = [];
+    for (const address of cluster.nodes) {
+      const probe = new Redis(address.port, address.host);
+      names.push(...((await probe.pubsub('SHARDCHANNELS', `${prefix}*`)) as string[]));
+      probe.disconnect();
+    }
+    return names.sort();
+  }
+
+  it('are used (sharded pub/sub) and left connected, listening on none of its channels, after close', async () => {
+    const prefix = `cl-${randomBytes(4).toString('hex')}:`;
+    const client = new Cluster(cluster.startupNodes, { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 0, commandTimeout: 3_000 } });
+    const subscriber = new Cluster(cluster.startupNodes, { shardedSubscribers: true });
+    clients.push(client, subscriber);
+    const node = await startContractNode({ type: 'redis', client, subscriber, prefix }, true);
+    let closed = false;
+    try {
+      const ws = await ContractClient.connect(node.wsUrl!);
+      await node.push.bindUid(ws.clientId, 'u1');
+      expect(await node.push.sendToUid('u1', 'hi')).toBe(1);
+      expect(await ws.next()).toBe('hi');
+      expect(await shardChannels(prefix)).toContain(`${prefix}{u:u1}ch`);
+      ws.close();
+      await node.close();
+      closed = true;
+    } finally {
+      if (!closed) await node.close();
+    }
+    expect(await client.set(`${prefix}still`, '1')).toBe('OK');
+    expect(await shardChannels(prefix)).toEqual([]);
+    expect(subscriber.listenerCount('smessageBuffer')).toBe(0);
   });
 });
