@@ -92,13 +92,38 @@ export function openRedisConnections(options: ResolvedRedisEngineOptions): Redis
     cluster: isCluster,
     target,
     connect: async () => {
-      await Promise.all([cmd.status === 'wait' ? cmd.connect() : undefined, listener.connect()]);
+      await Promise.all([whenConnected(cmd, options.requestTimeout), listener.connect()]);
     },
     close: () => {
       void listener.close();
       if (owned.includes(cmd)) cmd.disconnect();
     },
   };
+}
+
+/**
+ * Connects `client`, or waits for it: a caller's client made without `lazyConnect` is still connecting when the engine
+ * starts, and with the offline queue off (as advised) a command sent now would be refused. Bounded by `timeoutMs`
+ * on top of the client's own connect timeout; rejects at once for a client that was closed.
+ */
+async function whenConnected(client: Redis | Cluster, timeoutMs: number): Promise<void> {
+  if (client.status === 'wait') return void (await client.connect());
+  if (client.status === 'ready') return;
+  if (client.status === 'end' || client.status === 'close') throw new Error(`the connection is closed (${client.status})`);
+  await new Promise<void>((resolve, reject) => {
+    const done = (error?: Error) => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('end', onEnd);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onReady = () => done();
+    const onEnd = () => done(new Error('the connection was closed while connecting'));
+    const timer = setTimeout(() => done(new Error(`not ready within ${timeoutMs} ms (status ${client.status})`)), timeoutMs);
+    client.once('ready', onReady);
+    client.once('end', onEnd);
+  });
 }
 
 function adopt(client: unknown, options: ResolvedRedisEngineOptions, name: string): Redis | Cluster {
