@@ -20,7 +20,7 @@ export type RedisCommands = (Redis | Cluster) & RedisScripts;
 export function defineRedisScripts(client: Redis | Cluster): RedisCommands {
   for (const [name, script] of Object.entries(REDIS_SCRIPTS)) {
     if ((client as unknown as Record<string, unknown>)[name]) continue; // a caller's client shared by two engines
-    client.defineCommand(name, script.keys === 'dynamic' ? { lua: script.lua } : { numberOfKeys: script.keys, lua: script.lua });
+    client.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua });
   }
   return client as RedisCommands;
 }
@@ -41,39 +41,45 @@ export class RedisDirectory implements ClusterDirectory {
   ) {}
 
   async register(node: string, records: readonly ConnectionRecord[]): Promise<void> {
+    const held = this.keys.nodeClients(node);
+    // One script per connection, all issued at once: auto-pipelining sends them in one write per shard.
+    const previous = await Promise.all(
+      records.map(async (r) => {
+        const keys = [held, this.keys.connection(r.clientId), this.keys.connectionGroups(r.clientId)];
+        return parseBindings(r.clientId, await this.redis.pushRegister(...keys, r.clientId, r.session, r.uid ?? '', ...r.groups));
+      }),
+    );
+    const writes: Promise<unknown>[] = [];
     for (let i = 0; i < records.length; i += BATCH) {
-      const batch = records.slice(i, i + BATCH);
-      const keys = [this.keys.nodeClients(node)];
-      const args: Arg[] = [];
-      for (const r of batch) {
-        keys.push(this.keys.connection(r.clientId), this.keys.connectionGroups(r.clientId));
-        args.push(r.clientId, r.session, r.uid ?? '', r.groups.length, ...r.groups);
-      }
-      const previous = parseBindings(batch.map((r) => r.clientId), await this.redis.pushRegister(keys.length, ...keys, ...args));
-      const writes: Promise<unknown>[] = [this.redis.sadd(this.keys.clients, ...batch.map((r) => r.clientId))];
-      batch.forEach((r, n) => {
-        const old = previous[n];
-        if (r.uid) writes.push(this.redis.sadd(this.keys.uidMembers(r.uid), r.clientId));
-        if (old.uid && old.uid !== r.uid) writes.push(this.redis.srem(this.keys.uidMembers(old.uid), r.clientId));
-        for (const group of r.groups) writes.push(this.redis.sadd(this.keys.groupMembers(group), r.clientId));
-        for (const group of old.groups) {
-          if (!r.groups.includes(group)) writes.push(this.redis.srem(this.keys.groupMembers(group), r.clientId));
-        }
-      });
-      await Promise.all(writes);
+      writes.push(this.redis.sadd(this.keys.clients, ...records.slice(i, i + BATCH).map((r) => r.clientId)));
     }
+    records.forEach((r, n) => {
+      const old = previous[n];
+      if (r.uid) writes.push(this.redis.sadd(this.keys.uidMembers(r.uid), r.clientId));
+      if (old.uid && old.uid !== r.uid) writes.push(this.redis.srem(this.keys.uidMembers(old.uid), r.clientId));
+      for (const group of r.groups) writes.push(this.redis.sadd(this.keys.groupMembers(group), r.clientId));
+      for (const group of old.groups) {
+        if (!r.groups.includes(group)) writes.push(this.redis.srem(this.keys.groupMembers(group), r.clientId));
+      }
+    });
+    await Promise.all(writes);
   }
 
   async unregister(node: string, connections: readonly ConnectionBindings[]): Promise<void> {
-    for (let i = 0; i < connections.length; i += BATCH) {
-      const batch = connections.slice(i, i + BATCH);
-      const ids = batch.map((c) => c.clientId);
-      const keys = [this.keys.nodeClients(node)];
-      for (const id of ids) keys.push(this.keys.connection(id), this.keys.connectionGroups(id));
-      const indexed = parseBindings(ids, await this.redis.pushForget(keys.length, ...keys, ...ids));
-      // Both views: what the holder had and what the index had (they differ after a failed write).
-      await this.unlink([...batch, ...indexed]);
-    }
+    const indexed = await this.forget(node, connections.map((c) => c.clientId), true);
+    // Both views: what the holder had and what the index had (they differ after a failed write).
+    await this.unlink([...connections, ...indexed]);
+  }
+
+  /** Reads (and with `remove`, deletes) connections' own entries; resolves to the bindings they had. */
+  private forget(node: string, clientIds: readonly string[], remove: boolean): Promise<ConnectionBindings[]> {
+    const held = this.keys.nodeClients(node);
+    return Promise.all(
+      clientIds.map(async (id) => {
+        const keys = [held, this.keys.connection(id), this.keys.connectionGroups(id)];
+        return parseBindings(id, await this.redis.pushForget(...keys, id, remove ? '1' : '0'));
+      }),
+    );
   }
 
   async setUid(clientId: string, previous: string | null, uid: string | null): Promise<boolean> {
@@ -144,11 +150,8 @@ export class RedisDirectory implements ClusterDirectory {
       const ids = (await this.redis.srandmember(held, batch)) as string[];
       if (ids.length === 0) break;
       // Read, unlink elsewhere, then forget: a reaper that dies half-way leaves it all for the next one to redo.
-      const keys: string[] = [];
-      for (const id of ids) keys.push(this.keys.connection(id), this.keys.connectionGroups(id));
-      const bindings = parseBindings(ids, await this.redis.pushBindings(keys.length, ...keys));
-      await this.unlink(bindings);
-      await this.redis.pushForget(keys.length + 1, held, ...keys, ...ids);
+      await this.unlink(await this.forget(node, ids, false));
+      await this.forget(node, ids, true);
     }
     await this.forgetNode(node);
     return true;
@@ -256,16 +259,8 @@ export class RedisDirectory implements ClusterDirectory {
   }
 }
 
-/** Reads the flat per-connection list of `pushForget` / `pushBindings` / `pushRegister`. */
-function parseBindings(ids: readonly string[], reply: unknown): ConnectionBindings[] {
-  const flat = reply as string[];
-  const out: ConnectionBindings[] = [];
-  let i = 0;
-  for (const clientId of ids) {
-    const uid = flat[i] || null;
-    const n = Number(flat[i + 1]);
-    out.push({ clientId, uid, groups: flat.slice(i + 2, i + 2 + n) });
-    i += 2 + n;
-  }
-  return out;
+/** Reads what `pushRegister` / `pushForget` return: the uid ('' for none), then the groups. */
+function parseBindings(clientId: string, reply: unknown): ConnectionBindings {
+  const [uid, ...groups] = reply as string[];
+  return { clientId, uid: uid || null, groups };
 }

@@ -7,7 +7,7 @@
 
 /** A script: how many of its arguments are KEYS, and its Lua. */
 export interface RedisScript {
-  keys: number | 'dynamic';
+  keys: number;
   lua: string;
 }
 
@@ -18,65 +18,42 @@ local function now_ms()
 end
 `;
 
-/** Lua scripts by name (ioredis commands of the same name; `dynamic` ones take the key count first). */
+/**
+ * Lua scripts by name (ioredis commands of the same name). Each has a fixed number of KEYS, the first naming its
+ * slot: ioredis's auto-pipelining on a cluster groups commands by their first argument's slot.
+ */
 export const REDIS_SCRIPTS = {
   /**
-   * KEYS: node clients, then (connection hash, connection groups) per connection. ARGV per connection: cid,
-   * session, uid|'', n, n groups. Writes each connection whole; returns per connection its previous uid|'' , the
-   * count of its previous groups, and those groups (so the caller can remove the bindings that changed).
+   * KEYS: node clients, connection hash, connection groups. ARGV: cid, session, uid|'', ...groups. Writes a
+   * connection whole; returns its previous uid|'' followed by its previous groups (so the caller can remove the
+   * bindings that changed).
    */
   pushRegister: {
-    keys: 'dynamic',
+    keys: 3,
     lua: `
-local out, a = {}, 1
-for k = 2, #KEYS, 2 do
-  local ckey, gkey = KEYS[k], KEYS[k + 1]
-  local cid, session, uid, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
-  local old = redis.call('HGET', ckey, 'uid') or ''
-  local oldGroups = redis.call('SMEMBERS', gkey)
-  redis.call('DEL', ckey, gkey)
-  redis.call('SADD', KEYS[1], cid)
-  redis.call('HSET', ckey, 'session', session)
-  if uid ~= '' then redis.call('HSET', ckey, 'uid', uid) end
-  for i = 1, n do redis.call('SADD', gkey, ARGV[a + 3 + i]) end
-  out[#out + 1] = old
-  out[#out + 1] = #oldGroups
-  for _, g in ipairs(oldGroups) do out[#out + 1] = g end
-  a = a + 4 + n
-end
+local old = redis.call('HGET', KEYS[2], 'uid') or ''
+local out = redis.call('SMEMBERS', KEYS[3])
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'session', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'uid', ARGV[3]) end
+for i = 4, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
+table.insert(out, 1, old)
 return out`,
   },
 
   /**
-   * KEYS: node clients, then (connection hash, connection groups) per connection. ARGV: the cids. Deletes them;
-   * returns per connection its uid|'' , its group count, and its groups (the bindings to undo elsewhere).
+   * KEYS: node clients, connection hash, connection groups. ARGV: cid, 1 (delete) | 0 (only read). Returns its
+   * uid|'' followed by its groups (the bindings to undo elsewhere), and with 1 deletes it.
    */
   pushForget: {
-    keys: 'dynamic',
+    keys: 3,
     lua: `
-local out = {}
-for i = 1, #ARGV do
-  local ckey, gkey = KEYS[2 * i], KEYS[2 * i + 1]
-  local groups = redis.call('SMEMBERS', gkey)
-  out[#out + 1] = redis.call('HGET', ckey, 'uid') or ''
-  out[#out + 1] = #groups
-  for _, g in ipairs(groups) do out[#out + 1] = g end
-  redis.call('DEL', ckey, gkey)
-  redis.call('SREM', KEYS[1], ARGV[i])
-end
-return out`,
-  },
-
-  /** KEYS: (connection hash, connection groups) per connection. Reads what \`pushForget\` returns, deleting nothing. */
-  pushBindings: {
-    keys: 'dynamic',
-    lua: `
-local out = {}
-for k = 1, #KEYS, 2 do
-  local groups = redis.call('SMEMBERS', KEYS[k + 1])
-  out[#out + 1] = redis.call('HGET', KEYS[k], 'uid') or ''
-  out[#out + 1] = #groups
-  for _, g in ipairs(groups) do out[#out + 1] = g end
+local out = redis.call('SMEMBERS', KEYS[3])
+table.insert(out, 1, redis.call('HGET', KEYS[2], 'uid') or '')
+if ARGV[2] == '1' then
+  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('SREM', KEYS[1], ARGV[1])
 end
 return out`,
   },
