@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Cluster } from 'ioredis';
+import { redisKeySlot } from '../libs/push/src/engine/redis/redis-key-slot';
 import { RedisShardListener } from '../libs/push/src/engine/redis/redis-shard-listener';
 import { RedisCluster } from './support/redis-cluster';
 
@@ -96,6 +97,12 @@ describe('RedisShardListener on a 3-master Redis Cluster', () => {
     }
     expect(errors).toEqual([]);
     expect(readyAgain).toBe(0);
+  });
+
+  it('routes by the slot Redis computes (hash tags, UTF-8)', async () => {
+    for (const key of ['foo', 'push:{u:alice}m', 'a{}b', '{}', 'x{y}z{w}', '{{a}}', 'ü€😀', '', ...channels]) {
+      expect([key, redisKeySlot(key)]).toEqual([key, await pub.cluster('KEYSLOT', key)]);
+    }
   });
 
   it('unsubscribes: the master then counts no subscriber on that channel', async () => {
