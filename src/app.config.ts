@@ -56,6 +56,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     push.engine = {
       type: 'redis',
       url: env.REDIS_URL || 'redis://127.0.0.1:6379',
+      ...(env.REDIS_CLUSTER_NODES ? { cluster: parseClusterNodes(env.REDIS_CLUSTER_NODES) } : {}),
       prefix: env.PUSH_REDIS_PREFIX || 'push:',
       ...(env.PUSH_NODE_TTL_MS ? { nodeTtl: parseNumber('PUSH_NODE_TTL_MS', env.PUSH_NODE_TTL_MS, 10_000) } : {}),
       ...(env.PUSH_REQUEST_TIMEOUT_MS
@@ -127,4 +128,16 @@ function parseBool(name: string, raw: string | undefined, fallback: boolean): bo
   if (/^(1|true|on|yes)$/i.test(raw)) return true;
   if (/^(0|false|off|no)$/i.test(raw)) return false;
   throw new Error(`${name} must be on/off (or true/false), got "${raw}"`);
+}
+
+/** `REDIS_CLUSTER_NODES=host:port,host:port,…`: the Redis Cluster nodes to start from (any masters). */
+function parseClusterNodes(raw: string): string[] {
+  const nodes = raw.split(',').map((node) => node.trim()).filter(Boolean);
+  for (const node of nodes) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(node)) {
+      throw new Error(`REDIS_CLUSTER_NODES must be host:port,host:port,…, got ${JSON.stringify(raw)}`);
+    }
+  }
+  if (nodes.length === 0) throw new Error('REDIS_CLUSTER_NODES lists no node');
+  return nodes;
 }

@@ -85,4 +85,10 @@ export interface ClusterDirectory {
   getNodeStats(): Promise<NodeStatsEntry[]>;
   /** Round trip to the backend; rejects when it does not answer. */
   ping(): Promise<void>;
+  /**
+   * Optional: a value that changes whenever the backend may have lost data without any connection noticing (a
+   * server of a cluster restarted empty while the client stayed connected to the others). Liveness reads it every
+   * tick and resyncs when it changes.
+   */
+  generation?(): Promise<string>;
 }

@@ -53,6 +53,8 @@ export class Liveness {
    * deaf listener.
    */
   private probePending: { id: number; sent: number } | null = null;
+  /** The directory's generation at the last tick (see `ClusterDirectory.generation`). */
+  private generation: string | undefined;
 
   constructor(
     private readonly nodeId: string,
@@ -94,7 +96,11 @@ export class Liveness {
     this.probe();
     try {
       const absent = await this.directory.heartbeat(this.nodeId, this.options.nodeTtl);
+      const generation = await this.directory.generation?.();
+      const restarted = generation !== undefined && this.generation !== undefined && generation !== this.generation;
+      if (generation !== undefined) this.generation = generation;
       if (absent) this.hooks.resync('this node was missing from the index');
+      else if (restarted) this.hooks.resync('a Redis server restarted (its data may be gone)');
       else if (this.hooks.resyncOwed) this.hooks.resync('an index write failed earlier');
       for (const node of await this.directory.deadNodes()) {
         if (node === this.nodeId || this.stopped) continue;

@@ -3,6 +3,7 @@ import Redis, { Cluster } from 'ioredis';
 import { redactUrl } from '../../util/redact-url';
 import type { RedisClusterNode, ResolvedRedisEngineOptions } from './redis-engine.options';
 import { defineRedisScripts, type RedisCommands } from './redis.directory';
+import { RedisShardListener } from './redis-shard-listener';
 import { plainListener, shardedListener, type RedisListener } from './redis.transport';
 
 /** The two connections of a Redis engine, and which of them it must close. */
@@ -38,7 +39,8 @@ const retryStrategy = (times: number) => Math.min(50 * times, 1000);
 export function openRedisConnections(options: ResolvedRedisEngineOptions): RedisConnections {
   const owned: (Redis | Cluster)[] = [];
   let cmd: Redis | Cluster;
-  let sub: Redis | Cluster;
+  /** The subscriber client, unless the listener opens its own connections (our cluster: one per master). */
+  let sub: Redis | Cluster | undefined;
   let target: string;
   if (options.createClient) {
     cmd = adopt(options.createClient('command'), options, 'createClient("command")');
@@ -59,12 +61,7 @@ export function openRedisConnections(options: ResolvedRedisEngineOptions): Redis
       clusterRetryStrategy: retryStrategy,
     };
     cmd = new Cluster(nodes, { ...base, enableOfflineQueue: false, enableAutoPipelining: true });
-    sub = new Cluster(nodes, {
-      ...base,
-      redisOptions: { ...options.redis },
-      shardedSubscribers: true,
-    });
-    owned.push(cmd, sub);
+    owned.push(cmd);
     target = `Redis Cluster ${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
   } else {
     cmd = new Redis(options.url, {
@@ -81,10 +78,17 @@ export function openRedisConnections(options: ResolvedRedisEngineOptions): Redis
     target = `Redis at ${redactUrl(options.url)}`;
   }
   const isCluster = cmd instanceof Cluster;
-  if (isCluster !== sub instanceof Cluster) throw new Error('RedisEngine: the command and subscriber connections must both be Cluster or both Redis');
+  let listener: RedisListener;
+  if (!sub) {
+    // Not ioredis's `shardedSubscribers`: it retries a dead master with no backoff (a core per app node) and
+    // re-SSUBSCRIBEs every channel each time. Ours keeps one backoff-retrying connection per master.
+    listener = new RedisShardListener(cmd as Cluster, { redisOptions: { ...options.redis }, retryStrategy });
+  } else {
+    if (isCluster !== sub instanceof Cluster) throw new Error('RedisEngine: the command and subscriber connections must both be Cluster or both Redis');
+    const subOwned = owned.includes(sub);
+    listener = isCluster ? shardedListener(sub as Cluster, subOwned) : plainListener(sub as Redis, subOwned);
+  }
   const db = isCluster ? 0 : Number((cmd as Redis).options.db ?? 0);
-  const subOwned = owned.includes(sub);
-  const listener = isCluster ? shardedListener(sub as Cluster, subOwned) : plainListener(sub as Redis, subOwned);
   return {
     cmd: defineRedisScripts(cmd),
     listener,

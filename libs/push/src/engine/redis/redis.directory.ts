@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import type { ClientInfo } from '../../interfaces/client-info.interface';
 import type { PushSession } from '../../interfaces/push-message.interface';
 import type {
@@ -256,6 +256,19 @@ export class RedisDirectory implements ClusterDirectory {
 
   async ping(): Promise<void> {
     await this.redis.ping();
+  }
+
+  /**
+   * The run_id of every server behind the directory (each master of a cluster): it changes when one restarts. A
+   * restarted master of a cluster comes back empty while the connections to the others never dropped, so nothing
+   * else tells the engine that part of the index is gone.
+   */
+  async generation(): Promise<string> {
+    const servers = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis as Redis];
+    const ids = await Promise.all(
+      servers.map(async (server) => /run_id:(\w+)/.exec(await server.info('server'))?.[1] ?? '?'),
+    );
+    return ids.sort().join(',');
   }
 }
 
