@@ -38,7 +38,7 @@ export interface RedisListener {
    * Disconnects for good; on a caller's own connection (not owned), takes back instead what it attached: its
    * subscriptions and its event handlers, so the connection is left as the caller gave it. Never rejects.
    */
-  close(): Promise<void>;
+  close(): void | Promise<void>;
 }
 
 /** Waits for `emitter`'s next 'ready', at most `timeoutMs`. */
