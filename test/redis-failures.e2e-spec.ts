@@ -89,7 +89,9 @@ describe('Redis engine faults', () => {
     const keys = new RedisKeys(prefix);
     await admin.zrem(keys.nodes, node);
     await admin.del(keys.connection(c.clientId), keys.connectionGroups(c.clientId), keys.uidMembers('restored'));
-    await admin.del(keys.nodeClients(node), keys.hosted(node, 'uid'));
+    await admin.del(keys.nodeClients(node));
+    await admin.zrem(keys.hostsByName('uid'), `restored\0${node}`);
+    await admin.zrem(keys.hostsByNode('uid'), `${node}\0restored`);
     await admin.srem(keys.clients, c.clientId);
     await admin.hdel(keys.uids, 'restored');
     expect(await b.push.isOnline(c.clientId)).toBe(false);

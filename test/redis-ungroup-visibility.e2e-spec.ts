@@ -35,9 +35,9 @@ afterAll(async () => {
   await redis?.close();
 });
 
-// KNOWN DEFECT (issue 9, found by the parts specs): `it.failing` until ClusterEngine.ungroup undoes the holders'
-// hosting counts itself; then Jest reports this as failing, and it becomes a plain `it`.
-it.failing('a group is not listed once ungroup resolved, even while a holder is slow to hear it', async () => {
+// Found by the parts specs: `ungroup` resolved while the group was still counted until every holder had heard of
+// it. The caller now clears the group's hosting itself (`ClusterDirectory.unhostEverywhere`).
+it('a group is not listed once ungroup resolved, even while a holder is slow to hear it', async () => {
   client = await ContractClient.connect(holder.wsUrl!);
   await caller.push.joinGroup(client.clientId, 'g');
   expect(await caller.push.getAllGroupIdList()).toEqual(['g']);

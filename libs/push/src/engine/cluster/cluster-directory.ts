@@ -47,6 +47,11 @@ export interface ClusterDirectory {
   setSession(clientId: string, session: string): Promise<boolean>;
   /** `node` now hosts (`hosted`) or no longer hosts a uid or group. */
   host(node: string, kind: 'uid' | 'group', name: string, hosted: boolean): Promise<void>;
+  /**
+   * No node hosts this uid or group any more (a dissolved group): its count goes now, not once every node heard.
+   * A node that still has a member later calls `host` again.
+   */
+  unhostEverywhere(kind: 'uid' | 'group', name: string): Promise<void>;
   /** Sets exactly what `node` hosts (the resync), adding and removing in the counts accordingly. */
   rehost(node: string, uids: readonly string[], groups: readonly string[]): Promise<void>;
   /** The client_ids the index says `node` holds. */

@@ -308,6 +308,8 @@ export abstract class ClusterEngine extends PushEngine {
   async ungroup(group: string): Promise<number> {
     const dropped = this.dropGroupHere(group);
     const total = await this.run(() => this.transport.dissolveGroup(group, this.messaging.encode({ op: 'ungroup' })), dropped);
+    // The group leaves the counts now: its other nodes drop their members when they hear of it, a moment later.
+    await this.run(() => this.directory.unhostEverywhere('group', group), dropped);
     return Math.max(total, dropped);
   }
 

@@ -47,8 +47,8 @@ describe('RedisKeys', () => {
 
   it('the {all} keys share one slot', () => {
     const slot = keySlot(keys.nodes);
-    for (const key of [keys.clients, keys.uids, keys.groups, keys.allChannel, keys.hosted(node, 'uid'),
-      keys.hosted(node, 'group'), keys.reapLock(node), keys.nodeStats(node)]) {
+    for (const key of [keys.clients, keys.uids, keys.groups, keys.allChannel, keys.hostsByName('uid'),
+      keys.hostsByNode('group'), keys.reapLock(node), keys.nodeStats(node)]) {
       expect(keySlot(key)).toBe(slot);
     }
   });

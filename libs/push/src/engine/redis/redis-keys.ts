@@ -14,8 +14,9 @@ import type { ClusterRoute } from '../cluster/cluster-transport';
  *                    P{all}clients       set   every client_id                    (countClients, sendToAll's count)
  *                    P{all}uids          hash  uid → how many nodes host it      (countUids / getAllUids)
  *                    P{all}groups        hash  group → how many nodes host it
- *                    P{all}hu:<node>     set   the uids a node hosts (so a dead node's counts can be undone)
- *                    P{all}hg:<node>     set   the groups a node hosts
+ *                    P{all}hu:by-name    zset  `uid NUL node` for each node hosting a uid (lexical ranges)
+ *                    P{all}hu:by-node    zset  `node NUL uid`: what a leaving or dead node takes from the counts
+ *                    P{all}hg:by-name / P{all}hg:by-node     the same for groups
  *                    P{all}reap:<node>   str   the reap lock of a dead node
  *                    P{all}stats:<node>  str   the node's NodeStats JSON, PX 3 × interval (the dashboard)
  *                    P{all}ch            channel: everyone
@@ -45,9 +46,14 @@ export class RedisKeys {
     this.allChannel = `${prefix}{all}ch`;
   }
 
-  /** The uids (`uid`) or groups a node hosts. */
-  hosted(node: string, kind: 'uid' | 'group'): string {
-    return `${this.prefix}{all}${kind === 'uid' ? 'hu' : 'hg'}:${node}`;
+  /** Which nodes host each uid (`uid`) or group, as `name NUL node` members of a sorted set (lexical ranges). */
+  hostsByName(kind: 'uid' | 'group'): string {
+    return `${this.prefix}{all}${kind === 'uid' ? 'hu' : 'hg'}:by-name`;
+  }
+
+  /** Which uids or groups each node hosts, as `node NUL name` members of a sorted set. */
+  hostsByNode(kind: 'uid' | 'group'): string {
+    return `${this.prefix}{all}${kind === 'uid' ? 'hu' : 'hg'}:by-node`;
   }
 
   /** The count hash of uids or groups. */

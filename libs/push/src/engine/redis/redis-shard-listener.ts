@@ -201,6 +201,9 @@ export class RedisShardListener implements RedisListener {
       // Keep queued SSUBSCRIBEs however long the master is away (ioredis flushes them every N attempts otherwise).
       maxRetriesPerRequest: null,
       enableOfflineQueue: true,
+      // Its ready check (an INFO) can race a queued SSUBSCRIBE on a fresh connection and be refused in subscriber
+      // mode, failing the start; a subscriber needs no check (a master that is loading still accepts SSUBSCRIBE).
+      enableReadyCheck: false,
     });
     const shard: Shard = { key, redis, channels: new Set() };
     this.shards.set(key, shard);

@@ -117,13 +117,13 @@ export class RedisDirectory implements ClusterDirectory {
   }
 
   async host(node: string, kind: 'uid' | 'group', name: string, hosted: boolean): Promise<void> {
-    await this.redis.pushHost(this.keys.hosted(node, kind), this.keys.hostCounts(kind), name, hosted ? '1' : '0');
+    await this.redis.pushHost(...this.hostKeys(kind), name, node, hosted ? '1' : '0');
   }
 
   async rehost(node: string, uids: readonly string[], groups: readonly string[]): Promise<void> {
     await Promise.all([
-      this.redis.pushRehost(this.keys.hosted(node, 'uid'), this.keys.uids, ...uids),
-      this.redis.pushRehost(this.keys.hosted(node, 'group'), this.keys.groups, ...groups),
+      this.redis.pushRehost(...this.hostKeys('uid'), node, ...uids),
+      this.redis.pushRehost(...this.hostKeys('group'), node, ...groups),
     ]);
   }
 
@@ -159,7 +159,16 @@ export class RedisDirectory implements ClusterDirectory {
 
   async forgetNode(node: string): Promise<void> {
     const k = this.keys;
-    await this.redis.pushForgetNode(k.nodes, k.hosted(node, 'uid'), k.hosted(node, 'group'), k.uids, k.groups, k.nodeStats(node), node);
+    await this.redis.pushForgetNode(k.nodes, k.nodeStats(node), ...this.hostKeys('uid'), ...this.hostKeys('group'), node);
+  }
+
+  async unhostEverywhere(kind: 'uid' | 'group', name: string): Promise<void> {
+    await this.redis.pushUnhostAll(...this.hostKeys(kind), name);
+  }
+
+  /** The three keys of the hosting of uids or groups (one slot). */
+  private hostKeys(kind: 'uid' | 'group'): [string, string, string] {
+    return [this.keys.hostsByName(kind), this.keys.hostsByNode(kind), this.keys.hostCounts(kind)];
   }
 
   /**

@@ -5,6 +5,33 @@
  * SPUBLISH (sharded, on the slot's own shard) on a cluster. See redis-keys.ts for the layout.
  */
 
+/*
+ * Which nodes host a uid or group is kept twice, as members of two sorted sets scored 0 and read by lexical range:
+ * `name NUL node` (all nodes of a name: what `ungroup` clears) and `node NUL name` (all names of a node: what a
+ * leaving or dead node takes with it). A node id is always 16 characters, so a member splits unambiguously.
+ */
+const HOSTS = `
+local function host(name, node)
+  if redis.call('ZADD', KEYS[1], 0, name .. '\\0' .. node) == 1 then
+    redis.call('ZADD', KEYS[2], 0, node .. '\\0' .. name)
+    redis.call('HINCRBY', KEYS[3], name, 1)
+  end
+end
+local function unhost(name, node)
+  if redis.call('ZREM', KEYS[1], name .. '\\0' .. node) == 1 then
+    redis.call('ZREM', KEYS[2], node .. '\\0' .. name)
+    if redis.call('HINCRBY', KEYS[3], name, -1) <= 0 then redis.call('HDEL', KEYS[3], name) end
+  end
+end
+local function hosted_by(node)
+  local prefix, names = node .. '\\0', {}
+  for _, member in ipairs(redis.call('ZRANGEBYLEX', KEYS[2], '[' .. prefix, '[' .. prefix .. '\\255')) do
+    names[#names + 1] = string.sub(member, #prefix + 1)
+  end
+  return names
+end
+`;
+
 /** A script: how many of its arguments are KEYS, and its Lua. */
 export interface RedisScript {
   keys: number;
@@ -87,51 +114,66 @@ return 1`,
   },
 
   /**
-   * KEYS: the node's hosted set, the count hash. ARGV: name, 1 (hosts) | 0 (no longer). Idempotent: the count moves
-   * only when the hosted set changed, so a repeated or late call never counts twice.
+   * KEYS: hosts by name, hosts by node, the count hash (of uids or of groups). ARGV: name, node, 1 (hosts) | 0 (no
+   * longer). Idempotent: the count moves only when the hosting changed, so a repeated or late call never counts
+   * twice.
    */
   pushHost: {
-    keys: 2,
-    lua: `
-if ARGV[2] == '1' then
-  if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[2], ARGV[1], 1) end
-elseif redis.call('SREM', KEYS[1], ARGV[1]) == 1 then
-  if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
-end
+    keys: 3,
+    lua: `${HOSTS}
+if ARGV[3] == '1' then host(ARGV[1], ARGV[2]) else unhost(ARGV[1], ARGV[2]) end
 return 1`,
   },
 
-  /** KEYS: the node's hosted set, the count hash. ARGV: every name the node hosts now. Sets exactly those. */
+  /** KEYS: hosts by name, hosts by node, the count hash. ARGV: node, ...every name it hosts now. Sets exactly those. */
   pushRehost: {
-    keys: 2,
-    lua: `
-local want = {}
-for i = 1, #ARGV do want[ARGV[i]] = true end
-for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if not want[name] then
-    redis.call('SREM', KEYS[1], name)
-    if redis.call('HINCRBY', KEYS[2], name, -1) <= 0 then redis.call('HDEL', KEYS[2], name) end
-  end
+    keys: 3,
+    lua: `${HOSTS}
+local node, want = ARGV[1], {}
+for i = 2, #ARGV do want[ARGV[i]] = true end
+for _, name in ipairs(hosted_by(node)) do
+  if not want[name] then unhost(name, node) end
 end
-for i = 1, #ARGV do
-  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
-end
+for i = 2, #ARGV do host(ARGV[i], node) end
 return 1`,
   },
 
   /**
-   * KEYS: nodes, hosted uids, hosted groups, uid counts, group counts, stats. ARGV: node. Removes a node that left
-   * or died (after its connections): its hosted names leave the counts, then its liveness and stats go.
+   * KEYS: hosts by name, hosts by node, the count hash. ARGV: name. No node hosts it any more (\`ungroup\`): the
+   * count is right at once, before each node hears of it and drops its members.
+   */
+  pushUnhostAll: {
+    keys: 3,
+    lua: `${HOSTS}
+local name = ARGV[1]
+local from, to = '[' .. name .. '\\0', '[' .. name .. '\\0\\255'
+for _, member in ipairs(redis.call('ZRANGEBYLEX', KEYS[1], from, to)) do
+  -- A longer name that starts with this one and a NUL is another name: a node id is exactly 16 characters.
+  if #member == #name + 17 then unhost(name, string.sub(member, -16)) end
+end
+redis.call('HDEL', KEYS[3], name)
+return 1`,
+  },
+
+  /**
+   * KEYS: nodes, stats, then (hosts by name, hosts by node, counts) of uids, then of groups. ARGV: node. Removes a
+   * node that left or died (after its connections): its hosted names leave the counts, then its liveness and stats.
    */
   pushForgetNode: {
-    keys: 6,
+    keys: 8,
     lua: `
-for k = 2, 3 do
-  for _, name in ipairs(redis.call('SMEMBERS', KEYS[k])) do
-    if redis.call('HINCRBY', KEYS[k + 2], name, -1) <= 0 then redis.call('HDEL', KEYS[k + 2], name) end
+for k = 3, 6, 3 do
+  local byName, byNode, counts = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local prefix = ARGV[1] .. '\\0'
+  for _, member in ipairs(redis.call('ZRANGEBYLEX', byNode, '[' .. prefix, '[' .. prefix .. '\\255')) do
+    local name = string.sub(member, #prefix + 1)
+    redis.call('ZREM', byNode, member)
+    if redis.call('ZREM', byName, name .. '\\0' .. ARGV[1]) == 1 then
+      if redis.call('HINCRBY', counts, name, -1) <= 0 then redis.call('HDEL', counts, name) end
+    end
   end
 end
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[6])
+redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1`,
   },
