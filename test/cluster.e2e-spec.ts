@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { NodeProcess } from './support/node-process';
+import { RedisCluster } from './support/redis-cluster';
 import { RedisServer } from './support/redis-server';
 import { HttpClient } from './support/test-app';
 import { TestClient } from './support/test-client';
@@ -74,10 +75,49 @@ async function eventually<T>(what: string, check: () => Promise<T>, ms = DEADLIN
   }
 }
 
-describe('cluster: real node processes (two gateway nodes + a push-only node) on one Redis', () => {
+/** Where the nodes keep their index: one redis-server, or a Redis Cluster, of the test's own. */
+interface Backend {
+  name: string;
+  start(): Promise<void>;
+  /** The environment that points a node at it. */
+  env(): Record<string, string>;
+  close(): Promise<void>;
+  /** Stops and restarts (empty) the whole backend, where the test plays a full outage. */
+  outage?: { stop(): Promise<void>; restart(): Promise<void> };
+}
+
+function singleRedis(): Backend {
+  let redis: RedisServer | undefined;
+  return {
+    name: 'one Redis',
+    start: async () => {
+      redis = await RedisServer.start();
+    },
+    env: () => ({ REDIS_URL: redis!.url }),
+    close: async () => redis?.close(),
+    outage: { stop: () => redis!.stop(), restart: () => redis!.restart() },
+  };
+}
+
+function redisCluster(): Backend {
+  let cluster: RedisCluster | undefined;
+  return {
+    name: 'a Redis Cluster (three masters, sharded pub/sub)',
+    start: async () => {
+      cluster = await RedisCluster.start({ masters: 3 });
+    },
+    env: () => ({ REDIS_CLUSTER_NODES: cluster!.startupNodes.join(',') }),
+    close: async () => cluster?.close(),
+  };
+}
+
+describeCluster(singleRedis());
+describeCluster(redisCluster());
+
+function describeCluster(backend: Backend): void {
+describe(`cluster: real node processes (two gateway nodes + a push-only node) on ${backend.name}`, () => {
   const prefix = `cluster-${randomBytes(4).toString('hex')}:`;
   const secret = randomBytes(16).toString('hex');
-  let redis: RedisServer | undefined;
   const nodes: NodeProcess[] = [];
   const sockets: TestClient[] = [];
   let A: NodeProcess;
@@ -96,7 +136,7 @@ describe('cluster: real node processes (two gateway nodes + a push-only node) on
     const node = await NodeProcess.start(name, {
       COOKIE_SECRET: secret,
       PUSH_ENGINE: 'redis',
-      REDIS_URL: redis!.url,
+      ...backend.env(),
       PUSH_REDIS_PREFIX: prefix,
       PUSH_NODE_TTL_MS: String(NODE_TTL_MS),
       ...(gateway ? {} : { PUSH_GATEWAY: 'off' }),
@@ -165,7 +205,7 @@ describe('cluster: real node processes (two gateway nodes + a push-only node) on
       const e = error as { stdout?: Buffer; stderr?: Buffer; message: string };
       throw new Error(`nest build failed: ${e.message}\n${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`);
     }
-    redis = await RedisServer.start();
+    await backend.start();
     // allSettled: every node that did start is in `nodes` (and killed in afterAll) before a failure is thrown.
     const started = await Promise.allSettled([startNode('A'), startNode('B'), startNode('C', false)]);
     [A, B, C] = started.map((result) => {
@@ -193,7 +233,7 @@ describe('cluster: real node processes (two gateway nodes + a push-only node) on
     for (const socket of sockets) socket.socket.terminate();
     // SIGKILL whatever still runs, even when a test failed, so Jest never waits on (or leaves) a child.
     await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
-    await redis?.close();
+    await backend.close();
   });
 
   it(
@@ -278,14 +318,15 @@ describe('cluster: real node processes (two gateway nodes + a push-only node) on
     }),
   );
 
-  it(
+  // A whole-backend outage is played on one Redis; on a cluster, one master dying is redis-cluster-failures.
+  (backend.outage ? it : it.skip)(
     'Redis outage: B keeps delivering locally (503 + delivered); the index returns without reconnects',
     withOutputs(async () => {
       const bTabs = [aliceB, bobB, anonB];
       let closes = 0;
       for (const tab of bTabs) void tab.closed.then(() => closes++);
 
-      await redis!.stop();
+      await backend.outage!.stop();
 
       // On B, a send to a uid whose tab B holds: the local delivery happens, the cluster part fails → 503.
       const local = await send({ uid: 'bob' }, 'during outage', 'alice', B);
@@ -304,7 +345,7 @@ describe('cluster: real node processes (two gateway nodes + a push-only node) on
       expect(down.body).toMatchObject({ statusCode: 503, code: 'engine_unavailable' });
 
       // Redis comes back EMPTY. Nobody reconnects: each node writes its own connections back.
-      await redis!.restart();
+      await backend.outage!.restart();
       await statsReach({ clients: 3, uids: 2, groups: 1 });
       expect((await presence('alice')).body).toEqual({ uid: 'alice', online: true, connections: 1 });
       expect((await presence('bob')).body).toEqual({ uid: 'bob', online: true, connections: 1 });
@@ -367,3 +408,4 @@ describe('cluster: real node processes (two gateway nodes + a push-only node) on
     }),
   );
 });
+}
