@@ -27,6 +27,16 @@ describe('the start-up line', () => {
     expect(startupLine(nodeId, { type: 'redis' }, app)).toContain('url=redis://127.0.0.1:6379 prefix=push: ');
   });
 
+  it('names the Redis Cluster nodes, or the caller-provided connections, instead of a URL', () => {
+    const cluster = startupLine(nodeId, { type: 'redis', cluster: ['10.0.0.5:7000', { host: '10.0.0.6', port: 7001 }] }, app);
+    expect(cluster).toContain('engine=redis cluster=10.0.0.5:7000,10.0.0.6:7001 prefix=push: ');
+    expect(cluster).not.toContain('url=');
+    expect(startupLine(nodeId, { type: 'redis', client: {} }, app)).toContain('engine=redis connections=client prefix=');
+    expect(startupLine(nodeId, { type: 'redis', createClient: () => ({}) }, app)).toContain(
+      'engine=redis connections=createClient prefix=',
+    );
+  });
+
   it('names a custom engine by its class, a separate port, and a push-only node', () => {
     class ShardedEngine extends MemoryEngine {}
     expect(startupLine(nodeId, new ShardedEngine(), { gateway: true, path: '/push', port: 8081 })).toBe(

@@ -67,14 +67,20 @@ export class PushLifecycle implements OnApplicationBootstrap, BeforeApplicationS
 }
 
 /**
- * The start-up line: `node=<id> engine=<name> [url=<redacted> prefix=<p>] gateway=on path=<path> port=<app|n>`.
+ * The start-up line: `node=<id> engine=<name> [url=<redacted>|cluster=<nodes>|connections=<how> prefix=<p>] gateway=on
+ * path=<path> port=<app|n>`.
  * A Redis URL never shows its user or password.
  */
 export function startupLine(nodeId: string, engine: PushEngineOption, endpoint: PushEndpoint): string {
   const parts = [`node=${nodeId}`, `engine=${engineName(engine)}`];
   if (!(engine instanceof PushEngine) && engine.type === 'redis') {
     const redis = resolveRedisEngineOptions(engine);
-    parts.push(`url=${redactUrl(redis.url)}`, `prefix=${redis.prefix}`);
+    if (redis.createClient) parts.push('connections=createClient');
+    else if (redis.client) parts.push('connections=client');
+    else if (redis.cluster) {
+      parts.push(`cluster=${redis.cluster.map((n) => (typeof n === 'string' ? n : `${n.host}:${n.port}`)).join(',')}`);
+    } else parts.push(`url=${redactUrl(redis.url)}`);
+    parts.push(`prefix=${redis.prefix}`);
   }
   if (endpoint.gateway) {
     parts.push('gateway=on', `path=${endpoint.path}`, `port=${endpoint.port === 0 ? 'app' : endpoint.port}`);

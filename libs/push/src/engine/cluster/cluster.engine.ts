@@ -106,6 +106,8 @@ export abstract class ClusterEngine extends PushEngine {
     this.subscriptions = new RouteSubscriptions(this.nodeId, transport, directory, (what, error) =>
       this.indexWriteFailed(what, error),
     );
+    const resync = this.resync;
+    const state = { withdrawn: () => this.withdrawn };
     this.liveness = new Liveness(
       this.nodeId,
       directory,
@@ -113,18 +115,17 @@ export abstract class ClusterEngine extends PushEngine {
       {
         sendProbe: (id) => transport.publishToNode(this.nodeId, this.messaging.encode({ op: 'probe', id })).then(() => undefined),
         deaf: (silentMs) => void this.listenerDeaf(silentMs),
-        resync: (reason) => this.resync.schedule(reason),
+        resync: (reason) => resync.schedule(reason),
         get resyncOwed() {
-          return engine.resync.isOwed;
+          return resync.isOwed;
         },
         get withdrawn() {
-          return engine.withdrawn;
+          return state.withdrawn();
         },
         failed: (error) => this.failed(error),
       },
       this.timings,
     );
-    const engine = this;
     try {
       await transport.start(this.nodeId, (route, payload) => this.messaging.receive(route, payload));
       await this.liveness.start();

@@ -1,4 +1,3 @@
-import { Logger } from '@nestjs/common';
 import type { ClusterDirectory } from './cluster-directory';
 import type { ClusterRoute, ClusterTransport } from './cluster-transport';
 
@@ -12,7 +11,6 @@ import type { ClusterRoute, ClusterTransport } from './cluster-transport';
  * happened. A write that fails is left to the resync (`onFailure`), which sets both from the registry again.
  */
 export class RouteSubscriptions {
-  private readonly logger = new Logger('PushCluster');
   /** Subscribed routes by key, each with the promise of its confirmation. */
   private readonly routes = new Map<string, { route: ClusterRoute; confirmed: Promise<void> }>();
 
@@ -59,11 +57,6 @@ export class RouteSubscriptions {
   /** Every uid and group route this node listens on (the resync subscribes them again). */
   all(): ClusterRoute[] {
     return [...this.routes.values()].map((entry) => entry.route);
-  }
-
-  /** Logs why a route is kept although its write failed (debug). */
-  debug(message: string): void {
-    this.logger.debug?.(message);
   }
 }
 
