@@ -202,4 +202,26 @@ describe("a caller's own Redis Cluster clients", () => {
     expect(await shardChannels(prefix)).toEqual([]);
     expect(subscriber.listenerCount('smessageBuffer')).toBe(0);
   });
+
+  it('a Cluster client without a subscriber: the engine listens through its own connection per master', async () => {
+    const prefix = `cl-${randomBytes(4).toString('hex')}:`;
+    const client = new Cluster(cluster.startupNodes, { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 0, commandTimeout: 3_000 } });
+    clients.push(client);
+    const node = await startContractNode({ type: 'redis', client, prefix }, true);
+    let closed = false;
+    try {
+      const ws = await ContractClient.connect(node.wsUrl!);
+      await node.push.bindUid(ws.clientId, 'u2');
+      expect(await node.push.sendToUid('u2', 'hi')).toBe(1);
+      expect(await ws.next()).toBe('hi');
+      expect(await shardChannels(prefix)).toContain(`${prefix}{u:u2}ch`);
+      ws.close();
+      await node.close();
+      closed = true;
+    } finally {
+      if (!closed) await node.close();
+    }
+    expect(await client.set(`${prefix}still`, '1')).toBe('OK'); // the caller's client is left connected
+    expect(await shardChannels(prefix)).toEqual([]);
+  });
 });

@@ -49,8 +49,9 @@ export function openRedisConnections(options: ResolvedRedisEngineOptions): Redis
     target = 'the connections of createClient';
   } else if (options.client) {
     cmd = adopt(options.client, options, 'client');
-    sub = options.subscriber ? adopt(options.subscriber, options, 'subscriber') : cmd.duplicate();
-    if (!options.subscriber) owned.push(sub);
+    if (options.subscriber) sub = adopt(options.subscriber, options, 'subscriber');
+    else if (!(cmd instanceof Cluster)) owned.push((sub = cmd.duplicate()));
+    // A Cluster without a subscriber of the caller's: the shard listener below opens one connection per master.
     target = "the caller's client";
     warnIfSlow(cmd);
   } else if (options.cluster) {
@@ -82,7 +83,8 @@ export function openRedisConnections(options: ResolvedRedisEngineOptions): Redis
   if (!sub) {
     // Not ioredis's `shardedSubscribers`: it retries a dead master with no backoff (a core per app node) and
     // re-SSUBSCRIBEs every channel each time. Ours keeps one backoff-retrying connection per master.
-    listener = new RedisShardListener(cmd as Cluster, { redisOptions: { ...options.redis }, retryStrategy });
+    const redisOptions = options.client ? { ...(cmd as Cluster).options.redisOptions } : { ...options.redis };
+    listener = new RedisShardListener(cmd as Cluster, { redisOptions, retryStrategy });
   } else {
     if (isCluster !== sub instanceof Cluster) throw new Error('RedisEngine: the command and subscriber connections must both be Cluster or both Redis');
     const subOwned = owned.includes(sub);

@@ -59,7 +59,9 @@ export interface RedisEngineOptions {
   createClient?: (role: RedisClientRole) => RedisClientLike;
   /**
    * An ioredis client of the caller's for commands. The engine uses it as it is and never closes it; its subscriber
-   * is `subscriber`, or else a `duplicate()` of it (which the engine closes).
+   * is `subscriber`, or else a `duplicate()` of it (which the engine closes). For a `Cluster` without `subscriber`,
+   * the engine opens one subscriber connection per master itself (`RedisShardListener`, with the cluster's
+   * `redisOptions`), rather than ioredis's `shardedSubscribers`, which retries a dead master in a tight loop.
    */
   client?: RedisClientLike;
   /** A dedicated ioredis connection of the caller's for subscribing (only with `client`); never closed by the engine. */
