@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
  * Random node ids (not host names or pids) keep ids unique across restarts and machines.
  */
 const NODE_HEX = 16;
+/** Characters of a node id: the first part of every client_id. */
+export const NODE_ID_LENGTH = NODE_HEX;
 const CONN_HEX = 32;
 const CLIENT_ID_RE = /^[0-9a-f]{48}$/;
 const NODE_ID_RE = /^[0-9a-f]{16}$/;

@@ -36,8 +36,8 @@ export interface ClusterTransport {
   reconnectListener(): void;
 
   /**
-   * Listens on a uid's or a group's route. Resolves once the backend confirmed it, or at once while the listening
-   * side is reconnecting (the request then waits in its queue, and the resync confirms it).
+   * Listens on a uid's or a group's route. Resolves once the backend confirmed it; rejects when it refused. A request
+   * made while the listener is reconnecting may wait for the reconnect (the engine bounds every wait).
    */
   subscribe(route: ClusterRoute): Promise<void>;
   /** Stops listening on a route. Never rejects. */

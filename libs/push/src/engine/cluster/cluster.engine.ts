@@ -15,6 +15,7 @@ import { InitialBinding, PushEngine, PushEngineContext, type PushEngineHealth } 
 import type { ClusterDirectory, ConnectionRecord } from './cluster-directory';
 import type { HolderCall } from './cluster-message';
 import type { ClusterRoute, ClusterTransport } from './cluster-transport';
+import { within } from '../../util/within';
 import { Liveness } from './liveness';
 import { ClusterInbox, NodeMessaging } from './node-messaging';
 import { Resync } from './resync';
@@ -99,12 +100,22 @@ export abstract class ClusterEngine extends PushEngine {
     const { transport, directory } = await this.connect();
     this.transport = transport;
     this.directory = directory;
-    this.messaging = new NodeMessaging(this.nodeId, transport, this.inbox(), this.metrics, this.timings.requestTimeout, (node) =>
-      directory.isAlive(node),
+    this.messaging = new NodeMessaging(
+      this.nodeId,
+      transport,
+      this.inbox(),
+      this.metrics,
+      this.timings.requestTimeout,
+      (node) => directory.isAlive(node),
+      (error) => this.failed(error),
     );
     this.resync = new Resync((reason) => this.writeBack(reason), (error) => this.failed(error));
-    this.subscriptions = new RouteSubscriptions(this.nodeId, transport, directory, (what, error) =>
-      this.indexWriteFailed(what, error),
+    this.subscriptions = new RouteSubscriptions(
+      this.nodeId,
+      transport,
+      directory,
+      (what, error) => this.indexWriteFailed(what, error),
+      this.timings.requestTimeout,
     );
     const resync = this.resync;
     const state = { withdrawn: () => this.withdrawn };
@@ -146,6 +157,8 @@ export abstract class ClusterEngine extends PushEngine {
     this.closing = true;
     this.liveness?.stop();
     this.resync?.stop();
+    // A write-back still running would put connections back after the withdrawal below, for nobody to reap.
+    await this.resync?.inProgress;
     this.registry?.onMembership(null);
     this.messaging?.close('the push engine is shutting down');
     // Leave the index as if this node had never been: whatever is still held goes, then the node itself.
@@ -308,9 +321,17 @@ export abstract class ClusterEngine extends PushEngine {
 
   async ungroup(group: string): Promise<number> {
     const dropped = this.dropGroupHere(group);
-    const total = await this.run(() => this.transport.dissolveGroup(group, this.messaging.encode({ op: 'ungroup' })), dropped);
-    // The group leaves the counts now: its other nodes drop their members when they hear of it, a moment later.
-    await this.run(() => this.directory.unhostEverywhere('group', group), dropped);
+    // Both leave in this turn, before the local members' own leave writes reach the group's set (so its count is
+    // whole), the counts first: the other nodes drop their members when they hear of it, a moment later, and a
+    // member that joins after this hosts the group again (a clear issued later would erase it).
+    const [, total] = await this.run(
+      () =>
+        Promise.all([
+          this.directory.unhostEverywhere('group', group),
+          this.transport.dissolveGroup(group, this.messaging.encode({ op: 'ungroup' })),
+        ]),
+      dropped,
+    );
     return Math.max(total, dropped);
   }
 
@@ -596,7 +617,10 @@ export abstract class ClusterEngine extends PushEngine {
   private async writeBack(reason: string): Promise<void> {
     // First listen again on every route this node needs, confirmed by the backend; only then publish the index.
     await this.transport.whenListening(this.timings.requestTimeout);
-    await this.transport.resubscribe([{ kind: 'node', node: this.nodeId }, { kind: 'all' }, ...this.subscriptions.all()]);
+    const routes: ClusterRoute[] = [{ kind: 'node', node: this.nodeId }, { kind: 'all' }, ...this.subscriptions.all()];
+    // Bounded: a resync that waited forever would block every later one.
+    const bound = this.timings.requestTimeout + routes.length; // a ms per route on top, for a large node
+    await within(this.transport.resubscribe(routes), bound, `the subscriptions were not confirmed within ${bound} ms`);
     await this.directory.heartbeat(this.nodeId, this.timings.nodeTtl);
     const indexed = await this.directory.heldBy(this.nodeId);
     const stale = indexed.filter((id) => !this.local.get(id));
@@ -662,7 +686,15 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   private async indexWrite(call: () => Promise<boolean>): Promise<void> {
-    const written = await this.run(call);
+    let written: boolean;
+    try {
+      written = await this.run(call);
+    } catch (error) {
+      // Part of the write may have landed (a connection's own entry, but not its membership on another shard):
+      // the resync writes the connection whole again.
+      this.resync.owe();
+      throw error;
+    }
     // false: the index does not know this connection (the backend lost its data): the resync writes it whole.
     if (!written) this.resync.schedule('a connection was missing from the index');
   }

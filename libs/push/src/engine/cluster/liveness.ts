@@ -67,6 +67,7 @@ export class Liveness {
   /** Registers this node and starts the ticks. */
   async start(): Promise<void> {
     await this.directory.heartbeat(this.nodeId, this.options.nodeTtl);
+    this.generation = await this.directory.generation?.();
     this.timer = setInterval(() => void this.tick(), this.options.reapInterval);
     this.timer.unref();
   }

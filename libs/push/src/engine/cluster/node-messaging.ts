@@ -62,6 +62,8 @@ export class NodeMessaging {
     private readonly requestTimeout: number,
     /** Whether a node's liveness entry has not expired (tells a reconnecting node from a gone one). */
     private readonly isAlive: (node: string) => Promise<boolean>,
+    /** Counts a failed backend call (a timed-out one as a request timeout too). */
+    private readonly failed: (error: unknown) => void = () => void metrics.engineErrors++,
   ) {}
 
   /** Calls waiting for a reply. */
@@ -215,7 +217,7 @@ export class NodeMessaging {
     try {
       await this.transport.publishToNode(message.o, this.encode(reply));
     } catch (failure) {
-      this.metrics.engineErrors++;
+      this.failed(failure);
       this.logger.warn(`could not answer node ${message.o}: ${(failure as Error).message}`);
     }
   }

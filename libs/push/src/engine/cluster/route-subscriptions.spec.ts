@@ -22,7 +22,7 @@ describe('RouteSubscriptions on a real Redis', () => {
     node = createNodeId();
     await parts.transport.start(node, () => undefined);
     failures = [];
-    subscriptions = new RouteSubscriptions(node, parts.transport, parts.directory, (what) => failures.push(what));
+    subscriptions = new RouteSubscriptions(node, parts.transport, parts.directory, (what) => failures.push(what), 3000);
   });
   afterEach(async () => {
     await parts.close();

@@ -1,3 +1,4 @@
+import { within } from '../../util/within';
 import type { ClusterDirectory } from './cluster-directory';
 import type { ClusterRoute, ClusterTransport } from './cluster-transport';
 
@@ -18,8 +19,10 @@ export class RouteSubscriptions {
     private readonly nodeId: string,
     private readonly transport: ClusterTransport,
     private readonly directory: ClusterDirectory,
-    /** Called when a subscription or a directory write failed: the resync must run. */
+    /** Called when a subscription or a directory write failed (or a confirmation timed out): the resync must run. */
     private readonly onFailure: (what: string, error: unknown) => void,
+    /** How long a bind waits for its subscription to be confirmed before it resolves anyway, in ms. */
+    private readonly confirmWithin: number,
   ) {}
 
   /** How many uid and group routes this node listens on. */
@@ -33,8 +36,10 @@ export class RouteSubscriptions {
     const key = routeKey(route);
     if (present) {
       if (!this.routes.has(key)) {
-        const confirmed = this.transport.subscribe(route).catch((error: unknown) => this.onFailure(`subscribe to ${key}`, error));
-        this.routes.set(key, { route, confirmed });
+        const confirmed = this.transport.subscribe(route);
+        // A refused or unanswered subscribe is never silent: counted, logged, and the resync subscribes again.
+        confirmed.catch((error: unknown) => this.onFailure(`subscribe to ${key}`, error));
+        this.routes.set(key, { route, confirmed: confirmed.catch(() => undefined) });
       }
     } else if (this.routes.delete(key)) {
       void this.transport.unsubscribe(route);
@@ -46,12 +51,17 @@ export class RouteSubscriptions {
 
   /**
    * Resolves once this node listens on the route of `uid` or `group` (a bind resolves only then, so a push sent
-   * right after it is heard); at once when the route is not subscribed or the listener is reconnecting.
+   * right after it is heard); at once when the route is not subscribed or the listener is reconnecting; and after
+   * `confirmWithin` at most (then counted and left to the resync, like a refused subscribe), so that a reply the
+   * backend never sends cannot hold the connection's later writes forever.
    */
   ready(kind: 'uid' | 'group', name: string): Promise<void> {
-    const entry = this.routes.get(routeKey({ kind, name }));
+    const key = routeKey({ kind, name });
+    const entry = this.routes.get(key);
     if (!entry || !this.transport.listening) return Promise.resolve();
-    return entry.confirmed;
+    return within(entry.confirmed, this.confirmWithin, `no confirmation within ${this.confirmWithin} ms`).catch(
+      (error: unknown) => this.onFailure(`subscribe to ${key}`, error),
+    );
   }
 
   /** Every uid and group route this node listens on (the resync subscribes them again). */

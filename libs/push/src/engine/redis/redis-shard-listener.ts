@@ -32,8 +32,9 @@ const defaultRetry = (times: number) => Math.min(50 * times, 1000);
 /**
  * Sharded pub/sub on a Redis Cluster over one standalone subscriber connection per master, opened by us instead of
  * ioredis's `shardedSubscribers` (which, in 5.9.2, retries a dead master with no backoff, burning a core and
- * re-SSUBSCRIBEing every channel on every attempt). Each connection reconnects with a backoff and keeps its offline
- * queue, so a SSUBSCRIBE made while its master is down waits and leaves when it is back.
+ * re-SSUBSCRIBEing every channel on every attempt). Each connection reconnects with a backoff and queues nothing
+ * while its master is away: a channel subscribed meanwhile is only recorded, and leaves with all the others of
+ * that master when its connection is ready again.
  *
  * Channels are routed by the command `Cluster`'s slot map (`cluster.slots`, refreshed by ioredis on its `refresh`)
  * and their hash slot; one SSUBSCRIBE never mixes slots. The listener remembers every channel it was asked to
@@ -130,7 +131,8 @@ export class RedisShardListener implements RedisListener {
       const entry = bySlot.get(group) ?? bySlot.set(group, { shard, channels: [] }).get(group)!;
       entry.channels.push(channel);
     }
-    return Promise.all([...bySlot.values()].map(({ shard, channels: list }) => shard.redis.sunsubscribe(...list)));
+    const ready = [...bySlot.values()].filter(({ shard }) => shard.redis.status === 'ready');
+    return Promise.all(ready.map(({ shard, channels: list }) => shard.redis.sunsubscribe(...list)));
   }
 
   onMessage(callback: (channel: string, payload: Buffer) => void): void {
@@ -198,9 +200,10 @@ export class RedisShardListener implements RedisListener {
       // We subscribe again ourselves on 'ready', from our own set: it also holds channels whose SSUBSCRIBE never got
       // an answer, which ioredis's own resubscription forgets.
       autoResubscribe: false,
-      // Keep queued SSUBSCRIBEs however long the master is away (ioredis flushes them every N attempts otherwise).
+      // A SSUBSCRIBE in flight when its master dies is not failed after N attempts: the engine bounds its own wait.
       maxRetriesPerRequest: null,
-      enableOfflineQueue: true,
+      // Nothing waits in a queue while a master is away (see ssubscribe): its channels are subscribed on 'ready'.
+      enableOfflineQueue: false,
       // Its ready check (an INFO) can race a queued SSUBSCRIBE on a fresh connection and be refused in subscriber
       // mode, failing the start; a subscriber needs no check (a master that is loading still accepts SSUBSCRIBE).
       enableReadyCheck: false,
@@ -241,6 +244,9 @@ export class RedisShardListener implements RedisListener {
     }
     const sent: Promise<unknown>[] = [];
     for (const { shard, channels: list } of groups.values()) {
+      // A master that is away gets nothing queued (which would grow for as long as it is away): its channels are
+      // in its set, and its connection subscribes them all when it is ready again.
+      if (shard.redis.status !== 'ready') continue;
       for (let i = 0; i < list.length; i += BATCH) sent.push(shard.redis.ssubscribe(...list.slice(i, i + BATCH)));
     }
     return Promise.all(sent);

@@ -7,6 +7,7 @@ import type {
   ConnectionRecord,
   NodeStatsEntry,
 } from '../cluster/cluster-directory';
+import { NODE_ID_LENGTH } from '../../identity/client-id';
 import { RedisKeys } from './redis-keys';
 import { REDIS_SCRIPTS, type RedisScriptName } from './redis.scripts';
 
@@ -42,33 +43,40 @@ export class RedisDirectory implements ClusterDirectory {
 
   async register(node: string, records: readonly ConnectionRecord[]): Promise<void> {
     const held = this.keys.nodeClients(node);
+    // What the index had first, and its stale memberships removed, before the record is overwritten: a write that
+    // fails half-way then leaves the old record in place for the resync to read again, never a membership that no
+    // record names any more (which nothing would ever remove).
+    const previous = await this.forget(node, records.map((r) => r.clientId), false);
+    const stale: ConnectionBindings[] = [];
+    records.forEach((r, n) => {
+      const old = previous[n];
+      const uid = old.uid && old.uid !== r.uid ? old.uid : null;
+      const groups = old.groups.filter((group) => !r.groups.includes(group));
+      if (uid || groups.length) stale.push({ clientId: r.clientId, uid, groups });
+    });
+    await this.unlink(stale, false);
     // One script per connection, all issued at once: auto-pipelining sends them in one write per shard.
-    const previous = await Promise.all(
-      records.map(async (r) => {
-        const keys = [held, this.keys.connection(r.clientId), this.keys.connectionGroups(r.clientId)];
-        return parseBindings(r.clientId, await this.redis.pushRegister(...keys, r.clientId, r.session, r.uid ?? '', ...r.groups));
-      }),
-    );
-    const writes: Promise<unknown>[] = [];
+    const writes: Promise<unknown>[] = records.map((r) => {
+      const keys = [held, this.keys.connection(r.clientId), this.keys.connectionGroups(r.clientId)];
+      return this.redis.pushRegister(...keys, r.clientId, r.session, r.uid ?? '', ...r.groups);
+    });
     for (let i = 0; i < records.length; i += BATCH) {
       writes.push(this.redis.sadd(this.keys.clients, ...records.slice(i, i + BATCH).map((r) => r.clientId)));
     }
-    records.forEach((r, n) => {
-      const old = previous[n];
+    for (const r of records) {
       if (r.uid) writes.push(this.redis.sadd(this.keys.uidMembers(r.uid), r.clientId));
-      if (old.uid && old.uid !== r.uid) writes.push(this.redis.srem(this.keys.uidMembers(old.uid), r.clientId));
       for (const group of r.groups) writes.push(this.redis.sadd(this.keys.groupMembers(group), r.clientId));
-      for (const group of old.groups) {
-        if (!r.groups.includes(group)) writes.push(this.redis.srem(this.keys.groupMembers(group), r.clientId));
-      }
-    });
+    }
     await Promise.all(writes);
   }
 
   async unregister(node: string, connections: readonly ConnectionBindings[]): Promise<void> {
-    const indexed = await this.forget(node, connections.map((c) => c.clientId), true);
+    const ids = connections.map((c) => c.clientId);
+    // Read, unlink, then forget (as the reaper does): if the unlink fails, the record still names what to undo.
+    const indexed = await this.forget(node, ids, false);
     // Both views: what the holder had and what the index had (they differ after a failed write).
     await this.unlink([...connections, ...indexed]);
+    await this.forget(node, ids, true);
   }
 
   /** Reads (and with `remove`, deletes) connections' own entries; resolves to the bindings they had. */
@@ -163,7 +171,7 @@ export class RedisDirectory implements ClusterDirectory {
   }
 
   async unhostEverywhere(kind: 'uid' | 'group', name: string): Promise<void> {
-    await this.redis.pushUnhostAll(...this.hostKeys(kind), name);
+    await this.redis.pushUnhostAll(...this.hostKeys(kind), name, NODE_ID_LENGTH);
   }
 
   /** The three keys of the hosting of uids or groups (one slot). */
@@ -172,10 +180,10 @@ export class RedisDirectory implements ClusterDirectory {
   }
 
   /**
-   * Removes connections from their uid and group sets and from the set of everyone. A connection may be listed
-   * twice (two views of its bindings); each set is written once.
+   * Removes connections from their uid and group sets and (with `everyone`) from the set of everyone. A connection
+   * may be listed twice (two views of its bindings); each set is written once.
    */
-  private async unlink(connections: readonly ConnectionBindings[]): Promise<void> {
+  private async unlink(connections: readonly ConnectionBindings[], everyone = true): Promise<void> {
     if (connections.length === 0) return;
     const removals = new Map<string, Set<string>>(); // member set → client_ids
     const add = (key: string, clientId: string) => {
@@ -184,7 +192,7 @@ export class RedisDirectory implements ClusterDirectory {
       else removals.set(key, new Set([clientId]));
     };
     for (const c of connections) {
-      add(this.keys.clients, c.clientId);
+      if (everyone) add(this.keys.clients, c.clientId);
       if (c.uid) add(this.keys.uidMembers(c.uid), c.clientId);
       for (const group of c.groups) add(this.keys.groupMembers(group), c.clientId);
     }
@@ -274,8 +282,15 @@ export class RedisDirectory implements ClusterDirectory {
    */
   async generation(): Promise<string> {
     const servers = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis as Redis];
+    // A server that does not answer reads as '?': its return is then the change that triggers the resync, and
+    // one dead master does not stop the rest of liveness (the heartbeat, the reaper).
     const ids = await Promise.all(
-      servers.map(async (server) => /run_id:(\w+)/.exec(await server.info('server'))?.[1] ?? '?'),
+      servers.map((server) =>
+        server.info('server').then(
+          (info) => /run_id:(\w+)/.exec(info)?.[1] ?? '?',
+          () => '?',
+        ),
+      ),
     );
     return ids.sort().join(',');
   }

@@ -8,7 +8,8 @@
 /*
  * Which nodes host a uid or group is kept twice, as members of two sorted sets scored 0 and read by lexical range:
  * `name NUL node` (all nodes of a name: what `ungroup` clears) and `node NUL name` (all names of a node: what a
- * leaving or dead node takes with it). A node id is always 16 characters, so a member splits unambiguously.
+ * leaving or dead node takes with it). Every node id has one length (given to the script that needs it), so a
+ * member splits unambiguously.
  */
 const HOSTS = `
 local function host(name, node)
@@ -139,17 +140,17 @@ return 1`,
   },
 
   /**
-   * KEYS: hosts by name, hosts by node, the count hash. ARGV: name. No node hosts it any more (\`ungroup\`): the
-   * count is right at once, before each node hears of it and drops its members.
+   * KEYS: hosts by name, hosts by node, the count hash. ARGV: name, the length of a node id. No node hosts it any
+   * more (\`ungroup\`): the count is right at once, before each node hears of it and drops its members.
    */
   pushUnhostAll: {
     keys: 3,
     lua: `${HOSTS}
-local name = ARGV[1]
+local name, idLength = ARGV[1], tonumber(ARGV[2])
 local from, to = '[' .. name .. '\\0', '[' .. name .. '\\0\\255'
 for _, member in ipairs(redis.call('ZRANGEBYLEX', KEYS[1], from, to)) do
-  -- A longer name that starts with this one and a NUL is another name: a node id is exactly 16 characters.
-  if #member == #name + 17 then unhost(name, string.sub(member, -16)) end
+  -- A longer name that starts with this one and a NUL is another name: every node id has the same length.
+  if #member == #name + 1 + idLength then unhost(name, string.sub(member, -idLength)) end
 end
 redis.call('HDEL', KEYS[3], name)
 return 1`,

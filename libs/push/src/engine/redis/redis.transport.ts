@@ -237,15 +237,7 @@ export class RedisTransport implements ClusterTransport {
   }
 
   subscribe(route: ClusterRoute): Promise<void> {
-    const done = this.listener.subscribe([this.keys.channel(route)]).then(
-      () => undefined,
-      (error: Error) => {
-        // The subscriber replays its subscriptions after a reconnect; the resync re-checks the rest.
-        this.logger.debug?.(`subscribe ${this.keys.channel(route)}: ${error.message}`);
-      },
-    );
-    // While the subscriber is reconnecting the request waits in its queue: do not hold the caller for it.
-    return this.listener.ready ? done : Promise.resolve();
+    return this.listener.subscribe([this.keys.channel(route)]).then(() => undefined);
   }
 
   unsubscribe(route: ClusterRoute): Promise<void> {
