@@ -100,3 +100,46 @@ describe('Redis engine faults', () => {
     await a.disconnect([c]);
   });
 });
+
+/**
+ * A write that fails half-way: the connection's own entry can be written while its membership on another slot is
+ * refused (on a cluster: that slot's master is down; here: an ACL that refuses the uid's keys, which plays the same
+ * failure on one Redis). Nothing may stay behind that no record names: the resync must find and undo it.
+ */
+describe('Redis engine: a disconnect whose membership write fails', () => {
+  let redis: RedisServer;
+  let admin: Redis;
+  let t: TestApp;
+  const prefix = `acl-${randomBytes(4).toString('hex')}:`;
+  const keys = new RedisKeys(prefix);
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    admin = new Redis(redis.url);
+    await admin.call('ACL', 'SETUSER', 'engine', 'on', '>pw', '~*', '&*', '+@all');
+    const url = `redis://engine:pw@127.0.0.1:${redis.port}`;
+    t = await startApp({ engine: { type: 'redis', url, prefix, nodeTtl: 1000 } });
+  });
+  afterAll(async () => {
+    await t?.close();
+    admin?.disconnect();
+    await redis?.close();
+  });
+
+  it('leaves no phantom member once the resync ran', async () => {
+    const client = await TestClient.connect(t.wsUrl);
+    await t.push.bindUid(client.clientId, 'acl');
+    expect(await admin.smembers(keys.uidMembers('acl'))).toEqual([client.clientId]);
+    // From now on the engine may write its node's and the cluster-wide entries, but not a uid's set.
+    await admin.call('ACL', 'SETUSER', 'engine', 'resetkeys', `~${prefix}{n:*`, `~${prefix}{all}*`);
+    const errors = t.push.getMetrics().engineErrors;
+    await t.disconnect([client]);
+    expect(t.push.getMetrics().engineErrors).toBeGreaterThan(errors); // the refused SREM, counted
+    await admin.call('ACL', 'SETUSER', 'engine', 'allkeys');
+    const resyncs = t.push.getMetrics().engineResyncs;
+    await eventually(async () => t.push.getMetrics().engineResyncs > resyncs, 10_000);
+    expect(await admin.smembers(keys.uidMembers('acl'))).toEqual([]);
+    expect(await t.push.isUidOnline('acl')).toBe(false);
+    expect(await t.push.getAllClientIdCount()).toBe(0);
+  });
+});
