@@ -5,7 +5,6 @@ import type { PushSession } from '../interfaces/push-message.interface';
 import type { LocalConnection } from '../local/local-connection';
 import type { Audience, LocalRegistry } from '../local/local-registry';
 import type { EncodedMessage } from '../message/encoded-message';
-import type { PushMetrics } from '../push-metrics.service';
 import { deepMerge } from '../util/deep-merge';
 import type { InitialBinding } from './push.engine';
 
@@ -29,7 +28,6 @@ export class LocalNode {
   constructor(
     /** This process's sockets. */
     readonly registry: LocalRegistry,
-    private readonly metrics: PushMetrics,
   ) {}
 
   /** Takes a newly accepted connection in, with its initial binding (the gateway's `authenticate` result). */

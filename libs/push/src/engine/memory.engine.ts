@@ -17,7 +17,7 @@ export class MemoryEngine extends PushEngine {
   private registry!: LocalRegistry;
 
   async init(context: PushEngineContext): Promise<void> {
-    this.local = new LocalNode(context.registry, context.metrics);
+    this.local = new LocalNode(context.registry);
     this.registry = context.registry;
   }
 

@@ -16,6 +16,7 @@ import type { ClusterDirectory, ConnectionRecord } from './cluster-directory';
 import type { HolderCall } from './cluster-message';
 import type { ClusterRoute, ClusterTransport } from './cluster-transport';
 import { within } from '../../util/within';
+import { HolderWrites } from './holder-writes';
 import { Liveness } from './liveness';
 import { ClusterInbox, NodeMessaging } from './node-messaging';
 import { Resync } from './resync';
@@ -48,6 +49,7 @@ export interface ClusterTimings {
  * - `LocalNode`: this process's sockets (what every engine shares);
  * - `NodeMessaging`: typed, versioned messages between nodes, and request/reply to the holder of a connection;
  * - `RouteSubscriptions`: listening on exactly the uid and group routes this node has members for;
+ * - `HolderWrites`: what the holder of a connection does to it (bind, join, session, close), for any caller;
  * - `Liveness`: renewing this node, reaping dead ones, probing its own listener;
  * - `Resync`: writing this node back into the index after an outage or a data loss.
  *
@@ -69,6 +71,7 @@ export abstract class ClusterEngine extends PushEngine {
   protected subscriptions!: RouteSubscriptions;
   protected liveness!: Liveness;
   protected resync!: Resync;
+  protected holder!: HolderWrites;
   private closing = false;
   /** The listener was found deaf: this node's connections are out of the index until the next resync. */
   private withdrawn = false;
@@ -96,7 +99,7 @@ export abstract class ClusterEngine extends PushEngine {
   async init(context: PushEngineContext): Promise<void> {
     this.metrics = context.metrics;
     this.registry = context.registry;
-    this.local = new LocalNode(context.registry, context.metrics);
+    this.local = new LocalNode(context.registry);
     const { transport, directory } = await this.connect();
     this.transport = transport;
     this.directory = directory;
@@ -117,6 +120,10 @@ export abstract class ClusterEngine extends PushEngine {
       (what, error) => this.indexWriteFailed(what, error),
       this.timings.requestTimeout,
     );
+    this.holder = new HolderWrites(this.local, directory, this.subscriptions, {
+      write: (call) => this.indexWrite(call),
+      failed: (what, error) => this.indexWriteFailed(what, error),
+    });
     const resync = this.resync;
     const state = { withdrawn: () => this.withdrawn };
     this.liveness = new Liveness(
@@ -320,7 +327,7 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   async ungroup(group: string): Promise<number> {
-    const dropped = this.dropGroupHere(group);
+    const dropped = this.holder.dropGroup(group);
     // Both leave in this turn, before the local members' own leave writes reach the group's set (so its count is
     // whole), the counts first: the other nodes drop their members when they hear of it, a moment later, and a
     // member that joins after this hosts the group again (a clear issued later would erase it).
@@ -457,99 +464,10 @@ export abstract class ClusterEngine extends PushEngine {
         if (targets.size) this.local.deliverFromCluster(targets, message, exclude);
       },
       closeUid: (uid) => void this.local.closeUid(uid),
-      ungroup: (group) => void this.dropGroupHere(group),
+      ungroup: (group) => void this.holder.dropGroup(group),
       probeHeard: (id) => this.liveness.heard(id),
-      serve: (clientId, call, body, binary) => this.serve(clientId, call, body, binary),
+      serve: (clientId, call, body, binary) => this.holder.serve(clientId, call, body, binary),
     };
-  }
-
-  /** Serves a call on a connection this node holds (another node's, or this node's own). */
-  private serve(clientId: string, call: HolderCall, body: Buffer, binary: boolean): Promise<unknown> {
-    switch (call.fn) {
-      case 'bind':
-        return this.holderSetUid(clientId, call.uid);
-      case 'unbind':
-        return this.holderSetUid(clientId, null);
-      case 'join':
-        return this.holderJoin(clientId, call.group);
-      case 'leave':
-        return this.holderLeave(clientId, call.group);
-      case 'setSession':
-        return this.holderSession(clientId, call.session, false).then((session) => session !== null);
-      case 'updateSession':
-        return this.holderSession(clientId, call.patch, true);
-      case 'close':
-        return Promise.resolve(
-          this.local.close(clientId, call.final ? EncodedMessage.fromWire(body, binary) : null, call.destroy),
-        );
-    }
-  }
-
-  // ---- what the holder of a connection does --------------------------------------------------------------------
-
-  private holderSetUid(clientId: string, uid: string | null): Promise<boolean> {
-    return this.holderWrite(clientId, false, async (conn) => {
-      const previous = conn.uid;
-      if (previous === uid) return true;
-      await this.indexWrite(() => this.directory.setUid(clientId, previous, uid));
-      if (!this.local.holds(conn)) return false; // closed meanwhile: its unregister, queued behind, cleans up
-      this.registry.setUid(conn, uid);
-      if (uid !== null) await this.subscriptions.ready('uid', uid);
-      return true;
-    });
-  }
-
-  private holderJoin(clientId: string, group: string): Promise<boolean> {
-    return this.holderWrite(clientId, false, async (conn) => {
-      this.registry.checkJoin(conn, group);
-      if (conn.groups.has(group)) return true;
-      await this.indexWrite(() => this.directory.join(clientId, group));
-      if (!this.local.holds(conn)) return false;
-      this.registry.join(conn, group);
-      await this.subscriptions.ready('group', group);
-      return true;
-    });
-  }
-
-  private holderLeave(clientId: string, group: string): Promise<boolean> {
-    return this.holderWrite(clientId, false, async (conn) => {
-      if (!conn.groups.has(group)) return true;
-      await this.indexWrite(() => this.directory.leave(clientId, group));
-      if (!this.local.holds(conn)) return false;
-      this.registry.leave(conn, group);
-      return true;
-    });
-  }
-
-  private holderSession(clientId: string, value: PushSession, merge: boolean): Promise<PushSession | null> {
-    return this.holderWrite(clientId, null, async (conn) => {
-      const { session, json } = this.local.nextSession(conn, value, merge);
-      await this.indexWrite(() => this.directory.setSession(clientId, json));
-      if (!this.local.holds(conn)) return null;
-      conn.session = session;
-      return structuredClone(session);
-    });
-  }
-
-  /**
-   * Runs a write on a connection this node holds, in its write turn; `absent` when it is not (or no longer) held by
-   * the time its turn comes.
-   */
-  private holderWrite<T, A>(clientId: string, absent: A, write: (conn: LocalConnection) => Promise<T>): Promise<T | A> {
-    const conn = this.local.get(clientId);
-    if (!conn) return Promise.resolve(absent);
-    return serialWrite<T | A>(conn, () => (this.local.holds(conn) ? write(conn) : Promise.resolve(absent)));
-  }
-
-  /** Dissolves a group among this node's connections, and in their directory entries; returns how many left it. */
-  private dropGroupHere(group: string): number {
-    const members = this.registry.dropGroup(group);
-    for (const conn of members) {
-      void serialWrite(conn, () => this.directory.leave(conn.id, group)).catch((error: unknown) =>
-        this.indexWriteFailed('ungroup', error),
-      );
-    }
-    return members.length;
   }
 
   // ---- routing -------------------------------------------------------------------------------------------------
@@ -565,7 +483,7 @@ export abstract class ClusterEngine extends PushEngine {
     const node = nodeIdOf(clientId);
     if (node === this.nodeId) {
       if (call.fn === 'close') return Promise.resolve(this.local.close(clientId, finalMessage, call.destroy));
-      return this.serve(clientId, call, body ?? EMPTY, binary);
+      return this.holder.serve(clientId, call, body ?? EMPTY, binary);
     }
     return this.messaging.call(node, clientId, call, body, binary).catch((error: unknown) => {
       if (isPushError(error)) throw error;

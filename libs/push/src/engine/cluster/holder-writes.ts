@@ -1,0 +1,116 @@
+import type { PushSession } from '../../interfaces/push-message.interface';
+import { serialWrite } from '../../local/connection-writes';
+import type { LocalConnection } from '../../local/local-connection';
+import { EncodedMessage } from '../../message/encoded-message';
+import type { LocalNode } from '../local-node';
+import type { ClusterDirectory } from './cluster-directory';
+import type { HolderCall } from './cluster-message';
+import type { RouteSubscriptions } from './route-subscriptions';
+
+/** How holder writes reach the index (the engine counts failures and schedules the resync). */
+export interface IndexWriter {
+  /** Runs a directory write; a false result (the connection missing from the index) schedules a resync. */
+  write(call: () => Promise<boolean>): Promise<void>;
+  /** A write that failed and was not awaited by anyone: counted, logged, and left to the resync. */
+  failed(what: string, error: unknown): void;
+}
+
+/**
+ * What the node that holds a connection does to it, for its own callers and for other nodes' calls alike (the
+ * holder is the single writer of a connection's entries). Each write runs in the connection's write turn
+ * (`serialWrite`): the index first, then this process's registry, and a bind or join resolves once the node listens
+ * on the route. A connection closed while its write waited is left alone (its unregister, queued behind, cleans up).
+ */
+export class HolderWrites {
+  constructor(
+    private readonly local: LocalNode,
+    private readonly directory: ClusterDirectory,
+    private readonly subscriptions: RouteSubscriptions,
+    private readonly index: IndexWriter,
+  ) {}
+
+  /** Serves a call on a connection this node holds; resolves to false (or null) when it does not hold it. */
+  serve(clientId: string, call: HolderCall, body: Buffer, binary: boolean): Promise<unknown> {
+    switch (call.fn) {
+      case 'bind':
+        return this.setUid(clientId, call.uid);
+      case 'unbind':
+        return this.setUid(clientId, null);
+      case 'join':
+        return this.join(clientId, call.group);
+      case 'leave':
+        return this.leave(clientId, call.group);
+      case 'setSession':
+        return this.session(clientId, call.session, false).then((session) => session !== null);
+      case 'updateSession':
+        return this.session(clientId, call.patch, true);
+      case 'close':
+        return Promise.resolve(
+          this.local.close(clientId, call.final ? EncodedMessage.fromWire(body, binary) : null, call.destroy),
+        );
+    }
+  }
+
+  /** Dissolves a group among this node's connections, and in their directory entries; returns how many left it. */
+  dropGroup(group: string): number {
+    const members = this.local.registry.dropGroup(group);
+    for (const conn of members) {
+      void serialWrite(conn, () => this.directory.leave(conn.id, group)).catch((error: unknown) =>
+        this.index.failed('ungroup', error),
+      );
+    }
+    return members.length;
+  }
+
+  private setUid(clientId: string, uid: string | null): Promise<boolean> {
+    return this.inTurn(clientId, false, async (conn) => {
+      const previous = conn.uid;
+      if (previous === uid) return true;
+      await this.index.write(() => this.directory.setUid(clientId, previous, uid));
+      if (!this.local.holds(conn)) return false;
+      this.local.registry.setUid(conn, uid);
+      if (uid !== null) await this.subscriptions.ready('uid', uid);
+      return true;
+    });
+  }
+
+  private join(clientId: string, group: string): Promise<boolean> {
+    return this.inTurn(clientId, false, async (conn) => {
+      this.local.registry.checkJoin(conn, group);
+      if (conn.groups.has(group)) return true;
+      await this.index.write(() => this.directory.join(clientId, group));
+      if (!this.local.holds(conn)) return false;
+      this.local.registry.join(conn, group);
+      await this.subscriptions.ready('group', group);
+      return true;
+    });
+  }
+
+  private leave(clientId: string, group: string): Promise<boolean> {
+    return this.inTurn(clientId, false, async (conn) => {
+      if (!conn.groups.has(group)) return true;
+      await this.index.write(() => this.directory.leave(clientId, group));
+      if (!this.local.holds(conn)) return false;
+      this.local.registry.leave(conn, group);
+      return true;
+    });
+  }
+
+  private session(clientId: string, value: PushSession, merge: boolean): Promise<PushSession | null> {
+    return this.inTurn(clientId, null, async (conn) => {
+      // Read inside the write turn: the base is the result of every earlier write, never a stale copy.
+      const { session, json } = this.local.nextSession(conn, value, merge);
+      await this.index.write(() => this.directory.setSession(clientId, json));
+      if (!this.local.holds(conn)) return null;
+      conn.session = session;
+      return structuredClone(session);
+    });
+  }
+
+  /** Runs `write` in the connection's write turn; `absent` when it is not (or no longer) held by then. */
+  private inTurn<T, A>(clientId: string, absent: A, write: (conn: LocalConnection) => Promise<T>): Promise<T | A> {
+    const conn = this.local.get(clientId);
+    if (!conn) return Promise.resolve(absent);
+    return serialWrite<T | A>(conn, () => (this.local.holds(conn) ? write(conn) : Promise.resolve(absent)));
+  }
+}
