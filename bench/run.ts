@@ -3,7 +3,7 @@
  *
  *   node dist-bench/bench/run.js [--quick] [--only=memory,broadcast,burst,http,cluster] [--servers=ours,ws,socketio]
  *        [--n=9000] [--repeats=3] [--sends=20] [--bytes=100] [--rates=500,1000,2000,4000] [--step-seconds=3]
- *        [--bisect=3] [--http-platforms=express,fastify[,fastify-fix]]
+ *        [--bisect=3] [--http-platforms=express,fastify[,fastify-fix]] [--cluster-masters=3] [--cluster-groups=16]
  *        [--results=bench/results/results.jsonl] [--budget-min=40] [--ours-options='{"fanoutChunk":1024}'] [--verbose]
  *
  * Every server, load generator and sender is a child process of this one; all are killed when it exits, fails,
@@ -34,7 +34,14 @@ import {
   type HttpKind,
   type Kind,
 } from './scenarios/config';
-import { runCluster, type ClusterFigures } from './scenarios/cluster';
+import {
+  CLUSTER_BACKENDS,
+  CLUSTER_VARIANTS,
+  runCluster,
+  type ClusterBackend,
+  type ClusterFigures,
+  type ClusterVariant,
+} from './scenarios/cluster';
 import { runFanout, type FanoutFigures } from './scenarios/fanout';
 import { runHttp, type HttpFigures } from './scenarios/http';
 
@@ -56,6 +63,8 @@ function configFrom(args: Record<string, string>): BenchConfig {
         stepSeconds: 2,
         p99LimitMs: 100,
         headlineRate: 1000,
+        clusterMasters: 3,
+        clusterGroups: 16,
         oursOptions: null,
         verbose: false,
       }
@@ -71,6 +80,8 @@ function configFrom(args: Record<string, string>): BenchConfig {
         stepSeconds: 3,
         p99LimitMs: 100,
         headlineRate: 1000,
+        clusterMasters: 3,
+        clusterGroups: 16,
         oursOptions: null,
         verbose: false,
       };
@@ -85,6 +96,9 @@ function configFrom(args: Record<string, string>): BenchConfig {
   config.sends = Math.round(num('sends', config.sends));
   config.bytes = Math.round(num('bytes', config.bytes));
   config.stepSeconds = num('step-seconds', config.stepSeconds);
+  config.clusterMasters = Math.round(num('cluster-masters', config.clusterMasters));
+  if (config.clusterMasters < 3) throw new Error('--cluster-masters must be at least 3 (redis-cli --cluster create needs 3)');
+  config.clusterGroups = Math.round(num('cluster-groups', config.clusterGroups));
   config.p99LimitMs = num('p99-limit-ms', config.p99LimitMs);
   if (args.rates) config.httpRates = args.rates.split(',').map(Number);
   if (config.httpRates.some((r) => !(r > 0))) throw new Error('--rates must be positive numbers');
@@ -362,7 +376,11 @@ async function main(): Promise<void> {
 
   // ---- cluster --------------------------------------------------------------------------------------------------
   if (only.has('cluster')) {
-    section(`cluster sessions: burst over 2 gateway nodes + 1 push-only node on Redis`);
+    const G = config.clusterGroups;
+    section(
+      `cluster sessions: burst over 2 gateway nodes + 1 push-only node, on one redis-server and on a ` +
+        `${config.clusterMasters}-master Redis Cluster; sends to "all", then spread over ${G} groups`,
+    );
     const runs: ClusterFigures[] = [];
     const errors: { rep: number; error: string }[] = [];
     for (let rep = 0; rep < config.repeats; rep++) {
@@ -372,9 +390,15 @@ async function main(): Promise<void> {
         const single = fanoutRuns.ours?.[rep]?.burst ?? (await runFanout(config, 'ours', { memory: false, broadcast: false, burst: true })).burst!;
         const figures = await runCluster(config, single);
         runs.push(figures);
+        const line = (b: ClusterBackend, v: ClusterVariant) => {
+          const f = figures[b][v];
+          return `${fmt.int(f.deliveriesPerSec)}/s ${fmt.fixed(2)(f.cpuUsPerDelivery)} µs`;
+        };
         console.log(
-          `${repLabel(rep)} cluster   ${fmt.int(figures.cluster.deliveriesPerSec)}/s, ${fmt.fixed(2)(figures.cluster.cpuUsPerDelivery)} µs node CPU/delivery ` +
-            `(single ${fmt.int(single.deliveriesPerSec)}/s) (${((Date.now() - t) / 1000).toFixed(1)} s)${contamination(figures.foreignCores)}`,
+          `${repLabel(rep)} cluster   one redis: all ${line('redis', 'all')}, spread ${line('redis', 'spread')}; ` +
+            `Redis Cluster: all ${line('redisCluster', 'all')}, spread ${line('redisCluster', 'spread')} ` +
+            `(node CPU/delivery; single node ${fmt.int(single.deliveriesPerSec)}/s) (${((Date.now() - t) / 1000).toFixed(1)} s)` +
+            contamination(figures.foreignCores),
         );
       } catch (error) {
         failures++;
@@ -382,31 +406,97 @@ async function main(): Promise<void> {
         console.log(`${repLabel(rep)} cluster   FAILED: ${errorText(error)}`);
       }
     }
-    const m = (pick: (f: ClusterFigures) => number) => median(runs.map(pick));
-    const rows = [
-      { label: 'deliveries/s (until the last arrived)', cluster: m((f) => f.cluster.deliveriesPerSec), single: m((f) => f.single.deliveriesPerSec), format: fmt.int },
-      { label: 'node CPU µs per delivery (all nodes)', cluster: m((f) => f.cluster.cpuUsPerDelivery), single: m((f) => f.single.cpuUsPerDelivery), format: fmt.fixed(3) },
-      { label: 'redis-server CPU µs per delivery', cluster: m((f) => f.cluster.redisCpuUsPerDelivery), single: NaN, format: fmt.fixed(3) },
+    const columns = CLUSTER_BACKENDS.flatMap((b) => CLUSTER_VARIANTS.map((v) => [b, v] as const)).sort((x, y) =>
+      x[1] === y[1] ? 0 : x[1] === 'all' ? -1 : 1,
+    );
+    const key = (b: ClusterBackend, v: ClusterVariant) => `${b}:${v}`;
+    const label = (b: ClusterBackend, v: ClusterVariant) =>
+      `${b === 'redis' ? 'one redis' : 'Redis Cluster'}: ${v === 'all' ? '"all"' : `${G} groups`}`;
+    type Pick = (f: ClusterFigures, b: ClusterBackend, v: ClusterVariant) => number;
+    const masters = config.clusterMasters;
+    const rowSpecs: { key: string; label: string; pick: Pick; format: (v: number) => string }[] = [
+      { key: 'groupSends', label: 'group sends issued', pick: (f, b, v) => f[b][v].groupSends, format: fmt.int },
+      { key: 'deliveriesPerSec', label: 'deliveries/s (until the last arrived)', pick: (f, b, v) => f[b][v].deliveriesPerSec, format: fmt.int },
+      {
+        key: 'overSingle',
+        label: 'deliveries/s ÷ single-node burst (same repeat)',
+        pick: (f, b, v) => f[b][v].deliveriesPerSec / f.single.deliveriesPerSec,
+        format: fmt.ratio,
+      },
+      {
+        key: 'overOneRedis',
+        label: 'deliveries/s ÷ one redis (same repeat, same sends)',
+        pick: (f, b, v) => f[b][v].deliveriesPerSec / f.redis[v].deliveriesPerSec,
+        format: fmt.ratio,
+      },
+      { key: 'cpuUsPerDelivery', label: 'node CPU µs per delivery (3 nodes)', pick: (f, b, v) => f[b][v].cpuUsPerDelivery, format: fmt.fixed(3) },
+      { key: 'redisCpuUsPerDelivery', label: 'Redis CPU µs per delivery (all servers)', pick: (f, b, v) => f[b][v].redisCpuUsPerDelivery, format: fmt.fixed(4) },
+      ...Array.from({ length: masters }, (_, i) => ({
+        key: `master${i}CpuUsPerDelivery`,
+        label: `  master ${i} CPU µs per delivery`,
+        pick: ((f, b, v) => (b === 'redisCluster' ? f[b][v].shardCpuUsPerDelivery[i] : NaN)) as Pick,
+        format: fmt.fixed(4),
+      })),
+      ...Array.from({ length: masters }, (_, i) => ({
+        key: `master${i}Share`,
+        label: `  master ${i} share of Redis CPU`,
+        pick: ((f, b, v) => (b === 'redisCluster' ? f[b][v].shardShare[i] : NaN)) as Pick,
+        format: (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(0)} %` : '—'),
+      })),
     ];
-    const title = `cluster burst: ${config.n} clients over 2 gateway nodes (Redis engine), ${config.sends} group sends from a push-only node`;
+    const medians: Record<string, Record<string, number>> = {};
+    for (const [b, v] of columns) {
+      medians[key(b, v)] = Object.fromEntries(rowSpecs.map((r) => [r.key, median(runs.map((f) => r.pick(f, b, v)))]));
+    }
+    const singleMedian = {
+      deliveriesPerSec: median(runs.map((f) => f.single.deliveriesPerSec)),
+      cpuUsPerDelivery: median(runs.map((f) => f.single.cpuUsPerDelivery)),
+    };
+    const title =
+      `cluster burst: ${config.n} clients over 2 gateway nodes (Redis engine), ${config.sends} rounds of sends from a ` +
+      `push-only node, on one redis-server and on a ${masters}-master Redis Cluster`;
     section(`${title}${config.repeats > 1 ? ` (median of ${config.repeats})` : ''}`);
     console.log(
       renderTable(
-        ['metric', 'cluster', 'single node', 'cluster/single'],
-        rows.map((r) => [r.label, r.format(r.cluster), r.format(r.single), fmt.ratio(r.cluster / r.single)]),
+        ['metric', ...columns.map(([b, v]) => label(b, v))],
+        rowSpecs.map((r) => [r.label, ...columns.map(([b, v]) => r.format(medians[key(b, v)][r.key]))]),
       ),
     );
-    console.log('cluster/single: deliveries/s below 1× = slower than one node; CPU above 1× = more CPU per delivery');
+    console.log(
+      `single node (memory engine) burst of the same repeats: ${fmt.int(singleMedian.deliveriesPerSec)}/s, ` +
+        `${fmt.fixed(3)(singleMedian.cpuUsPerDelivery)} µs server CPU per delivery.\n` +
+        `"all": ${config.sends} sends to group "all" (every client; its channel is in ONE slot, so one shard). ` +
+        `"${G} groups": the clients split over spread-0…${G - 1} (uid number mod ${G}), ${config.sends} rounds of one send ` +
+        `to each (${config.sends * G} group sends, each to ~${Math.round(config.n / G)} clients): the same ` +
+        `${fmt.int(config.n * config.sends)} deliveries. Ratios are medians of the per-repeat ratios.`,
+    );
     appendResult(resultsPath, {
       ...base,
       scenario: 'cluster',
       title,
-      params: { n: config.n, sends: config.sends, bytes: config.bytes, gatewayNodes: 2, pushOnlyNodes: 1 },
+      params: {
+        n: config.n,
+        sends: config.sends,
+        bytes: config.bytes,
+        gatewayNodes: 2,
+        pushOnlyNodes: 1,
+        backends: { redis: 'one redis-server', redisCluster: `${masters} masters, no replicas, sharded pub/sub` },
+        variants: { all: `${config.sends} sends to "all"`, spread: `${config.sends} rounds over ${G} groups (${config.sends * G} sends)` },
+        clusterGroups: G,
+        clusterMasters: masters,
+      },
       repeats: config.repeats,
       servers: {
-        cluster: { median: Object.fromEntries(rows.map((r) => [r.label, r.cluster])), runs },
+        ...Object.fromEntries(columns.map(([b, v]) => [key(b, v), { median: medians[key(b, v)] }])),
+        single: { median: singleMedian },
       },
-      ratios: Object.fromEntries(rows.map((r) => [r.label, { cluster_over_single: r.cluster / r.single }])),
+      runs,
+      ratios: Object.fromEntries(
+        columns.map(([b, v]) => [
+          key(b, v),
+          { over_single: medians[key(b, v)].overSingle, over_one_redis: medians[key(b, v)].overOneRedis },
+        ]),
+      ),
       errors,
     });
   }

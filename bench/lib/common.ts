@@ -20,6 +20,17 @@ export function groupsOf(uid: string): string[] {
   return [ALL_GROUP, `half-${Number.isFinite(n) ? n % 2 : 0}`];
 }
 
+/** Group `k` of the cluster scenario's spread variant (the clients split over G of them). */
+export function spreadGroupOf(k: number): string {
+  return `spread-${k}`;
+}
+
+/** The spread group client `uid` joins when the clients are split over `groups` groups (by uid number, mod G). */
+export function spreadGroupFor(uid: string, groups: number): string {
+  const n = Number(uid.slice(1));
+  return spreadGroupOf(Number.isFinite(n) ? n % groups : 0);
+}
+
 /**
  * A bench message of about `bytes` bytes once serialised: `{"type":"bench","seq":…,"t":…,"pad":"xxx…"}`.
  * `t` is the send time (`nowMs()`), from which the clients compute latency.

@@ -257,7 +257,7 @@ let token = 0;
 
 /**
  * One measured delivery: arms the load generators for `perClient` messages per client, opens a CPU (and stall)
- * window on the measured servers, has `sender` issue `perClient` group sends back to back, waits until every
+ * window on the measured servers, has `sender` issue `perClient` group sends back to back (or rounds over `groups`), waits until every
  * client got every message (hard timeout), then closes the windows.
  */
 export async function measureDelivery(options: {
@@ -269,8 +269,13 @@ export async function measureDelivery(options: {
   latency: boolean;
   stall: boolean;
   timeoutMs: number;
+  /**
+   * Instead of `perClient` sends to `all`: `perClient` rounds of one send to each of these groups (which must
+   * split the clients between them, so each client still gets `perClient` messages).
+   */
+  groups?: string[];
 }): Promise<Delivery> {
-  const { loadgens, sender, measured, perClient, bytes, latency, stall, timeoutMs } = options;
+  const { loadgens, sender, measured, perClient, bytes, latency, stall, timeoutMs, groups } = options;
   const mine = ++token;
   const collectedClients = (
     await Promise.all(loadgens.map((lg) => lg.peer.request<{ clients: number }>('expect', { perClient, latency, token: mine })))
@@ -287,7 +292,7 @@ export async function measureDelivery(options: {
   );
   dones.catch(() => undefined); // awaited below; this only stops an early failure from being "unhandled"
   await Promise.all(measured.map((server) => server.peer.request('measureStart', { stall })));
-  const send = await sender.peer.request<SendResult>('send', { group: ALL_GROUP, count: perClient, bytes }, timeoutMs);
+  const send = await sender.peer.request<SendResult>('send', { group: ALL_GROUP, groups, count: perClient, bytes }, timeoutMs);
   let done: { lastAt: number; cpuUs: number; wallMs: number }[];
   try {
     done = await dones;

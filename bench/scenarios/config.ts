@@ -21,6 +21,13 @@ export interface BenchConfig {
   headlineRate: number;
   /** HTTP push: the HTTP platforms our example app is measured on (`--http-platforms`), each its own server. */
   httpPlatforms: AppPlatform[];
+  /** Cluster scenario: masters of its Redis Cluster (`--cluster-masters`). */
+  clusterMasters: number;
+  /**
+   * Cluster scenario, spread variant: the clients are split over this many groups (`spread-0`…) and every round
+   * of the burst sends one message to each of them (`--cluster-groups`).
+   */
+  clusterGroups: number;
   /** Extra `PushModule.forRoot` options (JSON) for our bench server, to compare settings. */
   oursOptions: string | null;
   verbose: boolean;
