@@ -319,63 +319,65 @@ describe(`cluster: real node processes (two gateway nodes + a push-only node) on
   );
 
   // A whole-backend outage is played on one Redis; on a cluster, one master dying is redis-cluster-failures.
-  (backend.outage ? it : it.skip)(
-    'Redis outage: B keeps delivering locally (503 + delivered); the index returns without reconnects',
-    withOutputs(async () => {
-      const bTabs = [aliceB, bobB, anonB];
-      let closes = 0;
-      for (const tab of bTabs) void tab.closed.then(() => closes++);
+  if (backend.outage) {
+    it(
+      'Redis outage: B keeps delivering locally (503 + delivered); the index returns without reconnects',
+      withOutputs(async () => {
+        const bTabs = [aliceB, bobB, anonB];
+        let closes = 0;
+        for (const tab of bTabs) void tab.closed.then(() => closes++);
 
-      await backend.outage!.stop();
+        await backend.outage!.stop();
 
-      // On B, a send to a uid whose tab B holds: the local delivery happens, the cluster part fails → 503.
-      const local = await send({ uid: 'bob' }, 'during outage', 'alice', B);
-      expect(local.status).toBe(503);
-      expect(local.body).toMatchObject({ statusCode: 503, code: 'engine_unavailable', delivered: 1 });
-      expect(await bobB.next()).toEqual(pushed('during outage', 'alice'));
+        // On B, a send to a uid whose tab B holds: the local delivery happens, the cluster part fails → 503.
+        const local = await send({ uid: 'bob' }, 'during outage', 'alice', B);
+        expect(local.status).toBe(503);
+        expect(local.body).toMatchObject({ statusCode: 503, code: 'engine_unavailable', delivered: 1 });
+        expect(await bobB.next()).toEqual(pushed('during outage', 'alice'));
 
-      // C has nothing local: the same send answers 503 with delivered 0 (and must reach nobody, checked below).
-      const remote = await send({ uid: 'bob' }, 'lost during outage', 'alice', C, 3000);
-      expect(remote.status).toBe(503);
-      expect(remote.body).toMatchObject({ code: 'engine_unavailable', delivered: 0 });
+        // C has nothing local: the same send answers 503 with delivered 0 (and must reach nobody, checked below).
+        const remote = await send({ uid: 'bob' }, 'lost during outage', 'alice', C, 3000);
+        expect(remote.status).toBe(503);
+        expect(remote.body).toMatchObject({ code: 'engine_unavailable', delivered: 0 });
 
-      // Queries fail at once rather than hang (a hang aborts the fetch after 3 s and fails here).
-      const down = await stats(C, 3000);
-      expect(down.status).toBe(503);
-      expect(down.body).toMatchObject({ statusCode: 503, code: 'engine_unavailable' });
+        // Queries fail at once rather than hang (a hang aborts the fetch after 3 s and fails here).
+        const down = await stats(C, 3000);
+        expect(down.status).toBe(503);
+        expect(down.body).toMatchObject({ statusCode: 503, code: 'engine_unavailable' });
 
-      // Redis comes back EMPTY. Nobody reconnects: each node writes its own connections back.
-      await backend.outage!.restart();
-      await statsReach({ clients: 3, uids: 2, groups: 1 });
-      expect((await presence('alice')).body).toEqual({ uid: 'alice', online: true, connections: 1 });
-      expect((await presence('bob')).body).toEqual({ uid: 'bob', online: true, connections: 1 });
+        // Redis comes back EMPTY. Nobody reconnects: each node writes its own connections back.
+        await backend.outage!.restart();
+        await statsReach({ clients: 3, uids: 2, groups: 1 });
+        expect((await presence('alice')).body).toEqual({ uid: 'alice', online: true, connections: 1 });
+        expect((await presence('bob')).body).toEqual({ uid: 'bob', online: true, connections: 1 });
 
-      // Group membership was restored too: a group send from C reaches B's member, with the right count.
-      // Nodes publish their connections again only once their subscriber is back and re-subscribed, so a count
-      // of 1 here means B is listening (a regression would answer 1 and lose the frame).
-      expect(await send({ group: 'room' }, 'room after outage')).toEqual({ status: 200, body: { delivered: 1 } });
-      expect(await bobB.next()).toEqual(pushed('room after outage'));
-      // Cross-node delivery from C to uids and to everyone.
-      expect(await send({ uid: 'alice' }, 'alice after outage')).toEqual({ status: 200, body: { delivered: 1 } });
-      expect(await aliceB.next()).toEqual(pushed('alice after outage'));
-      expect(await send({ all: true }, 'all after outage')).toEqual({ status: 200, body: { delivered: 3 } });
-      for (const tab of bTabs) expect(await tab.next()).toEqual(pushed('all after outage'));
+        // Group membership was restored too: a group send from C reaches B's member, with the right count.
+        // Nodes publish their connections again only once their subscriber is back and re-subscribed, so a count
+        // of 1 here means B is listening (a regression would answer 1 and lose the frame).
+        expect(await send({ group: 'room' }, 'room after outage')).toEqual({ status: 200, body: { delivered: 1 } });
+        expect(await bobB.next()).toEqual(pushed('room after outage'));
+        // Cross-node delivery from C to uids and to everyone.
+        expect(await send({ uid: 'alice' }, 'alice after outage')).toEqual({ status: 200, body: { delivered: 1 } });
+        expect(await aliceB.next()).toEqual(pushed('alice after outage'));
+        expect(await send({ all: true }, 'all after outage')).toEqual({ status: 200, body: { delivered: 3 } });
+        for (const tab of bTabs) expect(await tab.next()).toEqual(pushed('all after outage'));
 
-      // Requests to the holder node work again (C → B and B's reply → C): join and leave a group through C.
-      const joined = await viaC('bob', '/join', bobB, 'later');
-      expect(joined.body).toEqual({ client_id: bobB.clientId, groups: expect.arrayContaining(['room', 'later']) });
-      expect(joined.body.groups).toHaveLength(2);
-      expect(await send({ group: 'later' }, 'to later')).toEqual({ status: 200, body: { delivered: 1 } });
-      expect(await bobB.next()).toEqual(pushed('to later'));
-      expect((await viaC('bob', '/leave', bobB, 'later')).body).toEqual({ client_id: bobB.clientId, groups: ['room'] });
+        // Requests to the holder node work again (C → B and B's reply → C): join and leave a group through C.
+        const joined = await viaC('bob', '/join', bobB, 'later');
+        expect(joined.body).toEqual({ client_id: bobB.clientId, groups: expect.arrayContaining(['room', 'later']) });
+        expect(joined.body.groups).toHaveLength(2);
+        expect(await send({ group: 'later' }, 'to later')).toEqual({ status: 200, body: { delivered: 1 } });
+        expect(await bobB.next()).toEqual(pushed('to later'));
+        expect((await viaC('bob', '/leave', bobB, 'later')).body).toEqual({ client_id: bobB.clientId, groups: ['room'] });
 
-      // Nothing extra (in particular not the 503'd send from C), nothing duplicated; no tab ever saw a close.
-      await expectNothingMore(...bTabs);
-      expect(closes).toBe(0);
-      for (const tab of bTabs) expect(tab.socket.readyState).toBe(tab.socket.OPEN);
-      expect(await stats()).toEqual({ status: 200, body: { clients: 3, uids: 2, groups: 1 } });
-    }),
-  );
+        // Nothing extra (in particular not the 503'd send from C), nothing duplicated; no tab ever saw a close.
+        await expectNothingMore(...bTabs);
+        expect(closes).toBe(0);
+        for (const tab of bTabs) expect(tab.socket.readyState).toBe(tab.socket.OPEN);
+        expect(await stats()).toEqual({ status: 200, body: { clients: 3, uids: 2, groups: 1 } });
+      }),
+    );
+  }
 
   it(
     'SIGTERM of a gateway node: its clients get 1001, it exits, and its entries are gone at once',
