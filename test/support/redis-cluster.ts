@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { freePort } from './redis-server';
+import { redisKeySlot } from '../../libs/push/src/engine/redis/redis-key-slot';
 
 /** Where a cluster node listens, in the shape ioredis `Cluster` takes as startup nodes. */
 export interface ClusterNodeAddress {
@@ -421,29 +422,8 @@ async function pollUntil(check: () => Promise<boolean>, timeoutMs: number, what:
   }
 }
 
-/** CRC16-CCITT (XMODEM) table, the checksum Redis Cluster hashes keys with. */
-const CRC16_TABLE = (() => {
-  const table = new Uint16Array(256);
-  for (let i = 0; i < 256; i++) {
-    let crc = i << 8;
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-    table[i] = crc;
-  }
-  return table;
-})();
-
 /**
- * The hash slot of a key or channel, as Redis Cluster computes it: CRC16 of the UTF-8 bytes mod 16384, over only
- * the part between the first `{` and the next `}` when that part is not empty (the hash tag).
+ * The hash slot of a key or channel, as Redis Cluster computes it (CRC16 of the hash tag or of the whole name, mod
+ * 16384): the engine's own function, which test/redis-shard-listener.e2e-spec.ts checks against CLUSTER KEYSLOT.
  */
-export function keySlot(key: string): number {
-  let bytes = Buffer.from(key, 'utf8');
-  const open = bytes.indexOf(0x7b);
-  if (open >= 0) {
-    const close = bytes.indexOf(0x7d, open + 1);
-    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
-  }
-  let crc = 0;
-  for (const byte of bytes) crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ byte) & 0xff];
-  return crc % CLUSTER_SLOTS;
-}
+export const keySlot = redisKeySlot;

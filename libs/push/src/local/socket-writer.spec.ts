@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { createClientId, createNodeId } from '../identity/client-id';
 import { EncodedMessage } from '../message/encoded-message';
-import { openSocketPairs, rawSocketOf, receivedBefore, SocketPair, SocketPairs } from '../test-support/socket-pair';
+import { openSocketPairs, rawSocketOf, receivedBefore, SocketPairs } from '../test-support/socket-pair';
 import { LocalConnection } from './local-connection';
 import { controlFrameSize, SocketWriter, type SocketWriterOptions, type WsModuleLike } from './socket-writer';
 
