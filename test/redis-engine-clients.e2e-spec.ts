@@ -224,4 +224,36 @@ describe("a caller's own Redis Cluster clients", () => {
     expect(await client.set(`${prefix}still`, '1')).toBe('OK'); // the caller's client is left connected
     expect(await shardChannels(prefix)).toEqual([]);
   });
+
+  it('createClient returning a Cluster is asked for the command connection only, and that one is closed', async () => {
+    const prefix = `cl-${randomBytes(4).toString('hex')}:`;
+    const roles: string[] = [];
+    let made: Cluster | undefined;
+    const node = await startContractNode(
+      {
+        type: 'redis',
+        prefix,
+        createClient: (role) => {
+          roles.push(role);
+          made = new Cluster(cluster.startupNodes, { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 0 } });
+          return made;
+        },
+      },
+      true,
+    );
+    let closed = false;
+    try {
+      const ws = await ContractClient.connect(node.wsUrl!);
+      await node.push.bindUid(ws.clientId, 'u3');
+      expect(await node.push.sendToUid('u3', 'hi')).toBe(1);
+      expect(await ws.next()).toBe('hi');
+      ws.close();
+      await node.close();
+      closed = true;
+    } finally {
+      if (!closed) await node.close();
+    }
+    expect(roles).toEqual(['command']);
+    expect(['disconnecting', 'close', 'end']).toContain(made?.status); // closed by the engine (asynchronously)
+  });
 });

@@ -44,8 +44,9 @@ export function openRedisConnections(options: ResolvedRedisEngineOptions): Redis
   let target: string;
   if (options.createClient) {
     cmd = adopt(options.createClient('command'), options, 'createClient("command")');
-    sub = adopt(options.createClient('subscriber'), options, 'createClient("subscriber")');
-    owned.push(cmd, sub);
+    owned.push(cmd);
+    // For a Cluster the shard listener below opens its own connection per master: no subscriber is asked for.
+    if (!(cmd instanceof Cluster)) owned.push((sub = adopt(options.createClient('subscriber'), options, 'createClient("subscriber")')));
     target = 'the connections of createClient';
   } else if (options.client) {
     cmd = adopt(options.client, options, 'client');
@@ -83,7 +84,7 @@ export function openRedisConnections(options: ResolvedRedisEngineOptions): Redis
   if (!sub) {
     // Not ioredis's `shardedSubscribers`: it retries a dead master with no backoff (a core per app node) and
     // re-SSUBSCRIBEs every channel each time. Ours keeps one backoff-retrying connection per master.
-    const redisOptions = options.client ? { ...(cmd as Cluster).options.redisOptions } : { ...options.redis };
+    const redisOptions = options.client || options.createClient ? { ...(cmd as Cluster).options.redisOptions } : { ...options.redis };
     listener = new RedisShardListener(cmd as Cluster, { redisOptions, retryStrategy });
   } else {
     if (isCluster !== sub instanceof Cluster) throw new Error('RedisEngine: the command and subscriber connections must both be Cluster or both Redis');

@@ -54,7 +54,9 @@ export interface RedisEngineOptions {
    * Builds the engine's two connections itself (for example from an app's own Redis module): called once with
    * `command` and once with `subscriber`; each call must return a NEW, unconnected-or-connected ioredis `Redis` (or
    * `Cluster` when `cluster` is set too). The engine owns and closes what it returns. For fail-fast calls, give the
-   * command connection `enableOfflineQueue: false`, `maxRetriesPerRequest: 0` and a `commandTimeout`.
+   * command connection `enableOfflineQueue: false`, `maxRetriesPerRequest: 0` and a `commandTimeout`. When the
+   * command connection is a `Cluster`, `subscriber` is never asked for: the engine opens one subscriber connection
+   * per master itself (with the cluster's `redisOptions`).
    */
   createClient?: (role: RedisClientRole) => RedisClientLike;
   /**
