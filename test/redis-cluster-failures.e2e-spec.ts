@@ -58,6 +58,10 @@ describe('Redis Cluster: one master dies, then restarts empty', () => {
     // The holder still delivers locally, and says the cluster part failed.
     await expect(a.push.sendToUid(doomed, 'local')).rejects.toMatchObject({ delivered: 1 });
     expect(await onDoomed.next()).toBe('local');
+    // A send over both: the safe uid's shard published it, so the 503 counts that delivery (a caller that sends it
+    // again knows one copy went out), and its client gets it.
+    await expect(pushOnly.push.sendToUid([doomed, safe], 'part')).rejects.toMatchObject({ delivered: 1 });
+    expect(await onSafe.next()).toBe('part');
 
     const resyncs = a.push.getMetrics().engineResyncs;
     await cluster.restartMaster(dying); // empty: the uid's member set is gone

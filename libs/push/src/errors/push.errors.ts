@@ -37,12 +37,13 @@ export class PushClientNotFoundError extends NotFoundException {
 }
 
 /**
- * The engine cannot reach its backend (e.g. Redis is down) (503). Nothing changed in the cluster; for a send,
- * `delivered` tells how many connections of this node received it before the cluster part failed.
+ * The engine cannot reach its backend (e.g. Redis is down) (503). For a send, `delivered` tells how many connections
+ * received it all the same: this node's, plus, for a send to several uids or client_ids of which only some could be
+ * published (one shard of a Redis Cluster down), those the index counts behind the ones that were.
  */
 export class PushEngineUnavailableError extends ServiceUnavailableException {
   readonly code = 'engine_unavailable' as const;
-  /** Local deliveries made before the failure (sends only). */
+  /** Deliveries made despite the failure (sends only): this node's, and those of the targets that were published. */
   readonly delivered: number | undefined;
   constructor(message: string, options?: { cause?: unknown; delivered?: number }) {
     const delivered = options?.delivered;

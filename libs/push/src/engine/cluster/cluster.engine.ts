@@ -260,22 +260,26 @@ export abstract class ClusterEngine extends PushEngine {
     }
     const local = this.local.deliverToClients(mine, message, null);
     if (byNode.size === 0) return local.delivered;
-    return this.fanout(local, async () => {
-      const counts = await Promise.all(
-        [...byNode].map(([node, ids]) => this.transport.publishToNode(node, this.messaging.encodePush(message, { c: ids }), ids)),
-      );
-      return counts.reduce((a, b) => a + b, 0) + local.members;
-    });
+    return this.fanoutEach(
+      local,
+      [...byNode].map(([node, ids]) => ({
+        count: this.transport.publishToNode(node, this.messaging.encodePush(message, { c: ids }), ids),
+        here: 0,
+      })),
+    );
   }
 
   async sendToUids(uids: string[], message: EncodedMessage): Promise<number> {
     const unique = [...new Set(uids)];
     const local = this.local.deliverToUids(unique, message);
     const payload = this.messaging.encodePush(message);
-    return this.fanout(local, async () => {
-      const counts = await Promise.all(unique.map((uid) => this.transport.publishToUid(uid, payload)));
-      return counts.reduce((a, b) => a + b, 0);
-    });
+    return this.fanoutEach(
+      local,
+      unique.map((uid) => ({
+        count: this.transport.publishToUid(uid, payload),
+        here: this.registry.connectionsOfUid(uid)?.size ?? 0,
+      })),
+    );
   }
 
   async sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
@@ -603,6 +607,26 @@ export abstract class ClusterEngine extends PushEngine {
     return (await local.delivered) + Math.max(0, total - local.members);
   }
 
+  /**
+   * A push published to several targets at once (uids, or nodes), each on its own shard on a cluster: a target whose
+   * backend failed does not hide the ones that published. The count is what this node delivered plus, per target
+   * that answered, the members the index knows elsewhere (`here`: this node's own members of it); when one failed,
+   * the 503 carries that count as `delivered`, so a caller that sends again knows what already went out.
+   */
+  private async fanoutEach(local: LocalDelivery, targets: { count: Promise<number>; here: number }[]): Promise<number> {
+    const results = await Promise.allSettled(targets.map((target) => target.count));
+    let elsewhere = 0;
+    let failure: unknown;
+    results.forEach((result, i) => {
+      if (result.status === 'fulfilled') elsewhere += Math.max(0, result.value - targets[i].here);
+      else failure ??= result.reason;
+    });
+    const delivered = (await local.delivered) + elsewhere;
+    if (failure === undefined) return delivered;
+    this.failed(failure);
+    throw this.unavailable(failure, delivered, elsewhere > 0);
+  }
+
   private async indexWrite(call: () => Promise<boolean>): Promise<void> {
     let written: boolean;
     try {
@@ -624,9 +648,10 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   /** A failure as the typed 503 callers get, with what this node delivered meanwhile. */
-  private unavailable(error: unknown, deliveredLocally?: number): PushEngineUnavailableError {
+  private unavailable(error: unknown, deliveredLocally?: number, partly = false): PushEngineUnavailableError {
     if (error instanceof PushEngineUnavailableError) return error;
-    const local = deliveredLocally === undefined ? '' : ` (${deliveredLocally} delivered on this node)`;
+    const where = partly ? 'on this node and behind the targets that were published' : 'on this node';
+    const local = deliveredLocally === undefined ? '' : ` (${deliveredLocally} delivered ${where})`;
     return new PushEngineUnavailableError(`${this.backendName} is unavailable: ${(error as Error).message}${local}`, {
       cause: error,
       delivered: deliveredLocally,
