@@ -187,19 +187,11 @@ export abstract class ClusterEngine extends PushEngine {
   override async health(timeoutMs = this.timings.requestTimeout): Promise<PushEngineHealth> {
     const subscriber = this.liveness.listenerState();
     const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        this.directory.ping(),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      await within(this.directory.ping(), timeoutMs, `no answer within ${timeoutMs} ms`);
     } catch (error) {
       const message = `${this.backendName} did not answer a PING: ${(error as Error).message}`;
       return { engine: this.engineName, reachable: false, subscriber, message };
-    } finally {
-      clearTimeout(timer);
     }
     const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
     const health: PushEngineHealth = { engine: this.engineName, reachable: true, latencyMs, subscriber };

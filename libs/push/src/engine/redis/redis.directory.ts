@@ -296,7 +296,7 @@ export class RedisDirectory implements ClusterDirectory {
   }
 }
 
-/** Reads what `pushRegister` / `pushForget` return: the uid ('' for none), then the groups. */
+/** Reads what `pushForget` returns: the uid ('' for none), then the groups. */
 function parseBindings(clientId: string, reply: unknown): ConnectionBindings {
   const [uid, ...groups] = reply as string[];
   return { clientId, uid: uid || null, groups };

@@ -53,21 +53,17 @@ end
 export const REDIS_SCRIPTS = {
   /**
    * KEYS: node clients, connection hash, connection groups. ARGV: cid, session, uid|'', ...groups. Writes a
-   * connection whole; returns its previous uid|'' followed by its previous groups (so the caller can remove the
-   * bindings that changed).
+   * connection whole, replacing what was there (the caller read the previous bindings first, with \`pushForget\`).
    */
   pushRegister: {
     keys: 3,
     lua: `
-local old = redis.call('HGET', KEYS[2], 'uid') or ''
-local out = redis.call('SMEMBERS', KEYS[3])
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'session', ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'uid', ARGV[3]) end
 for i = 4, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
-table.insert(out, 1, old)
-return out`,
+return 1`,
   },
 
   /**

@@ -100,12 +100,20 @@ class Attachments {
   }
 }
 
-/** Plain pub/sub on one Redis, over one dedicated connection. */
-export function plainListener(sub: Redis, owned: boolean): RedisListener {
+/** What differs between plain and sharded pub/sub over one ioredis client. */
+interface PubSubCommands {
+  publishCommand: 'PUBLISH' | 'SPUBLISH';
+  /** The event that carries `(channel: Buffer, payload: Buffer)`. */
+  messageEvent: 'messageBuffer' | 'smessageBuffer';
+  subscribe(channels: string[]): Promise<unknown>;
+  unsubscribe(channels: string[]): Promise<unknown>;
+}
+
+/** A listener on one ioredis client (a `Redis`, or a `Cluster` with `shardedSubscribers`). */
+function clientListener(sub: Redis | Cluster, owned: boolean, commands: PubSubCommands): RedisListener {
   const attached = new Attachments(sub);
-  const unsubscribe = (channels: string[]) => sub.unsubscribe(...channels);
   return {
-    publishCommand: 'PUBLISH',
+    publishCommand: commands.publishCommand,
     get ready() {
       return sub.status === 'ready';
     },
@@ -114,60 +122,48 @@ export function plainListener(sub: Redis, owned: boolean): RedisListener {
     },
     subscribe: (channels) => {
       attached.subscribed(channels, true);
-      return sub.subscribe(...channels);
+      return commands.subscribe(channels);
     },
     unsubscribe: (channels) => {
       attached.subscribed(channels, false);
-      return unsubscribe(channels);
+      return commands.unsubscribe(channels);
     },
     onMessage: (callback) =>
-      attached.on('messageBuffer', (channel: Buffer, payload: Buffer) => callback(channel.toString(), payload)),
+      attached.on(commands.messageEvent, (channel: Buffer, payload: Buffer) => callback(channel.toString(), payload)),
     onReady: (callback) => afterFirstReady(sub, attached, callback),
     onError: (callback) => attached.on('error', callback),
     whenReady: (timeoutMs) => (sub.status === 'ready' ? Promise.resolve() : nextReady(sub, timeoutMs)),
     reconnect: () => sub.disconnect(true),
     close: async () => {
       if (owned) sub.disconnect();
-      else await attached.release(unsubscribe);
+      else await attached.release((channels) => commands.unsubscribe(channels));
     },
   };
 }
 
+/** Plain pub/sub on one Redis, over one dedicated connection. */
+export function plainListener(sub: Redis, owned: boolean): RedisListener {
+  return clientListener(sub, owned, {
+    publishCommand: 'PUBLISH',
+    messageEvent: 'messageBuffer',
+    subscribe: (channels) => sub.subscribe(...channels),
+    unsubscribe: (channels) => sub.unsubscribe(...channels),
+  });
+}
+
 /**
  * Sharded pub/sub on a Redis Cluster through ioredis's own `shardedSubscribers` (one subscriber connection per
- * master; it subscribes again by itself when a master comes back).
+ * master; it subscribes again by itself when a master comes back). Used only for a `subscriber` Cluster the caller
+ * gives; the engine's own connections use `RedisShardListener`.
  */
 export function shardedListener(sub: Cluster, owned: boolean): RedisListener {
-  const attached = new Attachments(sub);
   // One call per channel: ioredis refuses one SSUBSCRIBE whose channels hash to different slots.
-  const unsubscribe = (channels: string[]) => Promise.all(channels.map((channel) => sub.sunsubscribe(channel)));
-  return {
+  return clientListener(sub, owned, {
     publishCommand: 'SPUBLISH',
-    get ready() {
-      return sub.status === 'ready';
-    },
-    connect: async () => {
-      if (sub.status === 'wait') await sub.connect();
-    },
-    subscribe: (channels) => {
-      attached.subscribed(channels, true);
-      return Promise.all(channels.map((channel) => sub.ssubscribe(channel)));
-    },
-    unsubscribe: (channels) => {
-      attached.subscribed(channels, false);
-      return unsubscribe(channels);
-    },
-    onMessage: (callback) =>
-      attached.on('smessageBuffer', (channel: Buffer, payload: Buffer) => callback(channel.toString(), payload)),
-    onReady: (callback) => afterFirstReady(sub, attached, callback),
-    onError: (callback) => attached.on('error', callback),
-    whenReady: (timeoutMs) => (sub.status === 'ready' ? Promise.resolve() : nextReady(sub, timeoutMs)),
-    reconnect: () => sub.disconnect(true),
-    close: async () => {
-      if (owned) sub.disconnect();
-      else await attached.release(unsubscribe);
-    },
-  };
+    messageEvent: 'smessageBuffer',
+    subscribe: (channels) => Promise.all(channels.map((channel) => sub.ssubscribe(channel))),
+    unsubscribe: (channels) => Promise.all(channels.map((channel) => sub.sunsubscribe(channel))),
+  });
 }
 
 /**
