@@ -142,4 +142,17 @@ describe('Redis engine: a disconnect whose membership write fails', () => {
     expect(await t.push.isUidOnline('acl')).toBe(false);
     expect(await t.push.getAllClientIdCount()).toBe(0);
   });
+
+  it('a bind whose membership write is refused answers 503, and the resync puts the index back in step', async () => {
+    const client = await TestClient.connect(t.wsUrl);
+    // The connection's own entry may be written (its node's slot), its uid's set may not: the write fails half-way.
+    await admin.call('ACL', 'SETUSER', 'engine', 'resetkeys', `~${prefix}{n:*`, `~${prefix}{all}*`);
+    await expect(t.push.bindUid(client.clientId, 'half')).rejects.toBeInstanceOf(PushEngineUnavailableError);
+    expect(await t.push.getUidByClientId(client.clientId)).toBe('half'); // the index says so, the holder does not
+    await admin.call('ACL', 'SETUSER', 'engine', 'allkeys');
+    // Nothing else happens on this node: only the resync the failed write owed can bring the index back.
+    await eventually(async () => (await t.push.getUidByClientId(client.clientId)) === null, 10_000);
+    expect(await t.push.sendToUid('half', 'x')).toBe(0);
+    await t.disconnect([client]);
+  });
 });
