@@ -35,6 +35,17 @@ const REASONS = [
   'unknown_path',
 ];
 const LIMITS = ['too_many_groups', 'session_too_large', 'fanout_queue_full'];
+const RESUME_EVENTS = [
+  'detached',
+  'resumed',
+  'unrecovered',
+  'refused',
+  'retry_later',
+  'replaced',
+  'expired',
+  'bad_hello',
+  'replayed_message',
+];
 
 describe('GET /metrics (memory engine)', () => {
   const apps: TestApp[] = [];
@@ -67,6 +78,7 @@ describe('GET /metrics (memory engine)', () => {
       nest_push_engine_version_refusals_total: 'counter',
       nest_push_engine_bad_messages_total: 'counter',
       nest_push_node_stats_publish_failures_total: 'counter',
+      nest_push_resume_events_total: 'counter',
       nest_push_fanout_duration_seconds: 'histogram',
     };
     expect(Object.fromEntries(s.types)).toEqual(expected);
@@ -75,6 +87,7 @@ describe('GET /metrics (memory engine)', () => {
       if (name.endsWith('_total')) {
         const series = name === 'nest_push_upgrades_refused_total' ? REASONS.map((r) => `${name}{reason="${r}"}`)
           : name === 'nest_push_limit_refusals_total' ? LIMITS.map((l) => `${name}{limit="${l}"}`)
+          : name === 'nest_push_resume_events_total' ? RESUME_EVENTS.map((e) => `${name}{event="${e}"}`)
           : [name];
         for (const one of series) expect([one, s.value(one)]).toEqual([one, 0]);
       } else {

@@ -26,6 +26,6 @@ export async function createPushEngine(
   } else {
     throw new Error(`PushModule: unknown engine type ${JSON.stringify((choice as { type?: unknown }).type)}`);
   }
-  await engine.init({ registry, metrics });
+  await engine.init({ registry, metrics, resume: options.resume });
   return engine;
 }

@@ -3,8 +3,10 @@ import { Observable, Subject, filter } from 'rxjs';
 import type {
   PushCloseEvent,
   PushConnectEvent,
+  PushDetachEvent,
   PushEvent,
   PushInboundMessageEvent,
+  PushResumeEvent,
 } from './interfaces/push-event.interface';
 
 /**
@@ -26,9 +28,17 @@ export class PushEvents implements OnApplicationShutdown {
   readonly message$: Observable<PushInboundMessageEvent> = this.events$.pipe(
     filter((e): e is PushInboundMessageEvent => e.type === 'message'),
   );
-  /** A connection closed; the event carries the uid, groups and session it had. */
+  /** A connection closed for good; the event carries the uid, groups and session it had. */
   readonly close$: Observable<PushCloseEvent> = this.events$.pipe(
     filter((e): e is PushCloseEvent => e.type === 'close'),
+  );
+  /** A resumable connection dropped and waits to be resumed (it keeps its bindings; pushes to it are held). */
+  readonly detach$: Observable<PushDetachEvent> = this.events$.pipe(
+    filter((e): e is PushDetachEvent => e.type === 'detach'),
+  );
+  /** A connection resumed on this node, with its bindings (and a new client_id if it came from another node). */
+  readonly resume$: Observable<PushResumeEvent> = this.events$.pipe(
+    filter((e): e is PushResumeEvent => e.type === 'resume'),
   );
 
   /**

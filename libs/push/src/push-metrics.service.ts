@@ -89,6 +89,27 @@ export class PushMetrics {
    * here too).
    */
   readonly limitRefusals = { groups: 0, session: 0, fanoutQueue: 0 };
+  /** Resume and recovery, for clients on the resumable protocol (the official client). */
+  readonly resumes = {
+    /** Resumable connections whose socket dropped and that were kept, detached, for `resume.window`. */
+    detached: 0,
+    /** Resumes that succeeded: the connection got its bindings back (whether or not its gap was recovered). */
+    succeeded: 0,
+    /** Of those, the ones told `recovered: false` (history trimmed or lost: the client reloads its state). */
+    unrecovered: 0,
+    /** Resumes refused (no such connection, a wrong or used secret, a malformed token): the client started afresh. */
+    refused: 0,
+    /** Resumes answered 1013 because the engine's backend was unavailable (the client tries again). */
+    retried: 0,
+    /** Sockets replaced by a resume of their own connection (closed with 4001). */
+    replaced: 0,
+    /** Detached connections not resumed within the window: closed for good (`resume-expired`). */
+    expired: 0,
+    /** Clients on the resumable protocol closed with 1008: no hello in time, or a malformed one. */
+    badHellos: 0,
+    /** Messages replayed to resuming connections. */
+    replayedMessages: 0,
+  };
 
   /**
    * Whether local deliveries are timed: only while an observer listens (`onFanoutDuration`), so that without one
@@ -165,6 +186,7 @@ export class PushMetrics {
       nodeStatsPublishFailures: this.nodeStatsPublishFailures,
       rejectedUpgrades: { ...this.rejectedUpgrades },
       limitRefusals: { ...this.limitRefusals },
+      resumes: { ...this.resumes },
       connections: this.connections,
       uids: this.uids,
       groups: this.groups,
@@ -177,7 +199,11 @@ export class PushMetrics {
 type PushMetricsBehaviour = 'snapshot' | 'attach' | 'onFanoutDuration' | 'recordFanout' | 'timingFanouts';
 
 /** A copy of the counters (and gauges) at one moment. */
-export type PushMetricsSnapshot = Omit<PushMetrics, PushMetricsBehaviour | 'rejectedUpgrades' | 'limitRefusals'> & {
+export type PushMetricsSnapshot = Omit<
+  PushMetrics,
+  PushMetricsBehaviour | 'rejectedUpgrades' | 'limitRefusals' | 'resumes'
+> & {
   rejectedUpgrades: PushMetrics['rejectedUpgrades'];
   limitRefusals: PushMetrics['limitRefusals'];
+  resumes: PushMetrics['resumes'];
 };

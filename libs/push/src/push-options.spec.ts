@@ -25,6 +25,11 @@ describe('resolvePushOptions', () => {
       authenticateTimeout: 10_000,
       maxFanoutQueue: 1_000_000,
       nodeStatsInterval: 2_000,
+      resume: {
+        window: 120_000,
+        helloTimeout: 10_000,
+        history: { maxCount: 1_000, maxBytes: 1_048_576, maxAge: 300_000, maxTotalBytes: 67_108_864 },
+      },
     });
     expect(resolved.initMessage('abc')).toEqual({ type: 'init', client_id: 'abc' });
     expect(resolvePushOptions({})).toEqual({ ...resolved, initMessage: expect.any(Function) });

@@ -1,12 +1,22 @@
+import type { HistoryLimits } from './history/history.interface';
 import type { PushHeartbeatOptions, PushModuleOptions } from './interfaces/push-module-options.interface';
 import { PUSH_DEFAULTS } from './push.constants';
 import { originMatcher } from './util/origin-matcher';
 
+/** Resume and recovery with every default filled in. */
+export interface ResolvedResumeOptions {
+  window: number;
+  helloTimeout: number;
+  history: HistoryLimits;
+}
+
 /** The options with every default filled in and every value checked. */
-export interface ResolvedPushOptions extends Omit<Required<PushModuleOptions>, 'heartbeat' | 'authenticate' | 'allowedOrigins'> {
+export interface ResolvedPushOptions
+  extends Omit<Required<PushModuleOptions>, 'heartbeat' | 'authenticate' | 'allowedOrigins' | 'resume'> {
   heartbeat: PushHeartbeatOptions | false;
   authenticate: PushModuleOptions['authenticate'] | null;
   allowedOrigins: ((origin: string) => boolean) | null;
+  resume: ResolvedResumeOptions | false;
 }
 
 /** Fills in defaults and refuses nonsense early, at boot, with a message that names the option. */
@@ -39,6 +49,7 @@ export function resolvePushOptions(options: PushModuleOptions = {}): ResolvedPus
     authenticateTimeout: options.authenticateTimeout ?? PUSH_DEFAULTS.authenticateTimeout,
     maxFanoutQueue: options.maxFanoutQueue ?? PUSH_DEFAULTS.maxFanoutQueue,
     nodeStatsInterval: options.nodeStatsInterval ?? PUSH_DEFAULTS.nodeStatsInterval,
+    resume: resolveResume(options.resume, heartbeat),
   };
   positive('maxPayload', resolved.maxPayload);
   positive('maxBufferedBytes', resolved.maxBufferedBytes);
@@ -51,6 +62,36 @@ export function resolvePushOptions(options: PushModuleOptions = {}): ResolvedPus
     throw new Error('PushModule: nodeStatsInterval must be a positive number of ms, or false');
   }
   return resolved;
+}
+
+function resolveResume(
+  resume: PushModuleOptions['resume'],
+  heartbeat: PushHeartbeatOptions | false,
+): ResolvedResumeOptions | false {
+  if (resume === false) return false;
+  const defaults = PUSH_DEFAULTS.resume;
+  const resolved: ResolvedResumeOptions = {
+    window: resume?.window ?? defaults.window,
+    helloTimeout: resume?.helloTimeout ?? defaults.helloTimeout,
+    history: { ...defaults.history, ...stripUndefined(resume?.history ?? {}) },
+  };
+  positive('resume.window', resolved.window);
+  positive('resume.helloTimeout', resolved.helloTimeout);
+  for (const [name, value] of Object.entries(resolved.history)) positive(`resume.history.${name}`, value);
+  // A client may miss a message sent while its connection was dying unnoticed (up to heartbeat.timeout), then stay
+  // away for the whole window: the history must still hold that message when it resumes.
+  const needed = resolved.window + (heartbeat ? heartbeat.timeout : 0);
+  if (resolved.history.maxAge < needed) {
+    throw new Error(
+      `PushModule: resume.history.maxAge (${resolved.history.maxAge} ms) must be at least resume.window + ` +
+        `heartbeat.timeout (${needed} ms), or a client could resume after its missed messages expired`,
+    );
+  }
+  return resolved;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Bounds that may be switched off with `Infinity`. */

@@ -20,4 +20,9 @@ export const PUSH_DEFAULTS = {
   authenticateTimeout: 10_000,
   maxFanoutQueue: 1_000_000,
   nodeStatsInterval: 2_000,
+  resume: {
+    window: 120_000,
+    helloTimeout: 10_000,
+    history: { maxCount: 1_000, maxBytes: 1024 * 1024, maxAge: 300_000, maxTotalBytes: 64 * 1024 * 1024 },
+  },
 } as const;

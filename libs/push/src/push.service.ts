@@ -3,6 +3,7 @@ import { PushEngine } from './engine/push.engine';
 import { PushInvalidArgumentError } from './errors/push.errors';
 import { isClientId } from './identity/client-id';
 import type { PushMessage, PushSession } from './interfaces/push-message.interface';
+import type { PushTarget, SendResult } from './interfaces/send-result.interface';
 import { EncodedMessage } from './message/encoded-message';
 import { PUSH_RESOLVED_OPTIONS } from './push.constants';
 import { PushMetrics, PushMetricsSnapshot } from './push-metrics.service';
@@ -25,6 +26,16 @@ export interface SendToAllOptions {
   exclude?: string | string[];
 }
 
+/** Options of `send`. */
+export interface SendOptions {
+  /** client_ids that must not receive it (for a `group`, `all` or `clientIds` target). */
+  exclude?: string | string[];
+}
+
+const NOBODY: SendResult = Object.freeze({ delivered: 0, held: 0 });
+
+const TARGET_KINDS = ['clientId', 'clientIds', 'uid', 'group', 'all'] as const;
+
 /**
  * The push channel's public API: GatewayWorker's `Gateway::*` calls, typed and promise-returning. Every call
  * validates its arguments (a `PushInvalidArgumentError`, HTTP 400, names the bad one), encodes a message once,
@@ -46,26 +57,23 @@ export class PushService {
   }
 
   // ---- send ------------------------------------------------------------------------------------------------
+  // The GatewayWorker-style calls resolve to `delivered`: how many connections the message was written to. A dropped
+  // connection that may resume (the official client) is not counted there: the message is held for it, and `send`
+  // reports those as `held`.
 
-  /** Sends to one connection. Resolves to 1 when delivered, 0 when it is not connected. */
+  /** Sends to one connection. Resolves to 1 when written to it, 0 otherwise (not connected, or dropped: see `send`). */
   async sendToClient(clientId: string, message: PushMessage): Promise<number> {
-    this.clientId(clientId);
-    return this.engine.sendToClient(clientId, EncodedMessage.encode(message));
+    return (await this.toClient(clientId, message)).delivered;
   }
 
-  /** Sends to every connection (tab, device) of one uid or of several. Resolves to how many received it. */
+  /** Sends to every connection (tab, device) of one uid or of several. Resolves to how many it was written to. */
   async sendToUid(uid: string | string[], message: PushMessage): Promise<number> {
-    const uids = this.ids('uid', uid);
-    const encoded = EncodedMessage.encode(message);
-    return uids.length === 0 ? Promise.resolve(0) : this.engine.sendToUids(uids, encoded);
+    return (await this.toUids(uid, message)).delivered;
   }
 
   /** Sends to every member of one group or of several (once each), minus `exclude`. */
   async sendToGroup(group: string | string[], message: PushMessage, options: SendToGroupOptions = {}): Promise<number> {
-    const groups = this.ids('group', group);
-    const exclude = this.excludeSet(options.exclude);
-    const encoded = EncodedMessage.encode(message);
-    return groups.length === 0 ? Promise.resolve(0) : this.engine.sendToGroups(groups, encoded, exclude);
+    return (await this.toGroups(group, message, options.exclude)).delivered;
   }
 
   /**
@@ -73,13 +81,68 @@ export class PushService {
    * minus `exclude`.
    */
   async sendToAll(message: PushMessage, options: SendToAllOptions = {}): Promise<number> {
-    const exclude = this.excludeSet(options.exclude);
-    const encoded = EncodedMessage.encode(message);
-    if (options.clientIds !== undefined) {
-      const ids = this.clientIds('clientIds', options.clientIds);
-      return ids.length === 0 ? Promise.resolve(0) : this.engine.sendToClients(ids, encoded, exclude);
+    return (await this.toAll(message, options.clientIds, options.exclude)).delivered;
+  }
+
+  /**
+   * Sends to one target (`{ clientId }`, `{ clientIds }`, `{ uid }`, `{ group }` or `{ all: true }`) and resolves to
+   * both counts: `delivered`, the connections it was written to (what the `sendTo*` calls return), and `held`, the
+   * dropped connections of the resumable protocol it is kept for: they receive it if they resume within
+   * `resume.window`.
+   */
+  async send(target: PushTarget, message: PushMessage, options: SendOptions = {}): Promise<SendResult> {
+    const given = isPlainObject(target) ? TARGET_KINDS.filter((kind) => target[kind as keyof PushTarget] !== undefined) : [];
+    if (given.length !== 1) {
+      throw new PushInvalidArgumentError('target must give exactly one of clientId, clientIds, uid, group or all');
     }
-    return this.engine.sendToAll(encoded, exclude);
+    const t = target as Partial<Record<(typeof TARGET_KINDS)[number], unknown>>;
+    switch (given[0]) {
+      case 'clientId':
+        if (options.exclude !== undefined) this.excludeSet(options.exclude);
+        return this.toClient(t.clientId, message);
+      case 'clientIds':
+        return this.toAll(message, t.clientIds as string[], options.exclude);
+      case 'uid':
+        if (options.exclude !== undefined) this.excludeSet(options.exclude);
+        return this.toUids(t.uid, message);
+      case 'group':
+        return this.toGroups(t.group, message, options.exclude);
+      case 'all':
+        if (t.all !== true) throw new PushInvalidArgumentError('all must be true');
+        return this.toAll(message, undefined, options.exclude);
+    }
+  }
+
+  private async toClient(clientId: unknown, message: PushMessage): Promise<SendResult> {
+    this.clientId(clientId);
+    return this.engine.sendToClient(clientId, EncodedMessage.encode(message));
+  }
+
+  private async toUids(uid: unknown, message: PushMessage): Promise<SendResult> {
+    const uids = this.ids('uid', uid);
+    const encoded = EncodedMessage.encode(message);
+    return uids.length === 0 ? NOBODY : this.engine.sendToUids(uids, encoded);
+  }
+
+  private async toGroups(group: unknown, message: PushMessage, exclude: string | string[] | undefined): Promise<SendResult> {
+    const groups = this.ids('group', group);
+    const excluded = this.excludeSet(exclude);
+    const encoded = EncodedMessage.encode(message);
+    return groups.length === 0 ? NOBODY : this.engine.sendToGroups(groups, encoded, excluded);
+  }
+
+  private async toAll(
+    message: PushMessage,
+    clientIds: string[] | undefined,
+    exclude: string | string[] | undefined,
+  ): Promise<SendResult> {
+    const excluded = this.excludeSet(exclude);
+    const encoded = EncodedMessage.encode(message);
+    if (clientIds !== undefined) {
+      const ids = this.clientIds('clientIds', clientIds);
+      return ids.length === 0 ? NOBODY : this.engine.sendToClients(ids, encoded, excluded);
+    }
+    return this.engine.sendToAll(encoded, excluded);
   }
 
   // ---- bind ------------------------------------------------------------------------------------------------

@@ -2,19 +2,32 @@ import { Logger } from '@nestjs/common';
 import { PushClientNotFoundError, PushLimitExceededError } from '../errors/push.errors';
 import type { ClientInfo } from '../interfaces/client-info.interface';
 import type { PushSession } from '../interfaces/push-message.interface';
+import { targetKey, type TargetRef } from '../history/target-key';
 import type { LocalConnection } from '../local/local-connection';
-import type { Audience, LocalRegistry } from '../local/local-registry';
+import type { Audience, DeliveryCount, LocalRegistry } from '../local/local-registry';
 import type { EncodedMessage } from '../message/encoded-message';
 import { deepMerge } from '../util/deep-merge';
 import type { InitialBinding } from './push.engine';
 
 /** A delivery on this node: what it wrote (or will have written), and how many members it aimed at. */
 export interface LocalDelivery {
-  /** Frames written; a Promise when the fan-out was large enough to be split over turns. */
-  delivered: number | Promise<number>;
+  /** Frames written and messages held; a Promise when the fan-out was large enough to be split over turns. */
+  count: DeliveryCount | Promise<DeliveryCount>;
   /** Connections of this node the push was aimed at (after `exclude`), to subtract from a cluster-wide count. */
   members: number;
 }
+
+/**
+ * Puts a message into a target's history and returns it with its envelope for that target (an engine that keeps
+ * history in this process passes one to the delivery methods). `targets` lists every group of a send to several.
+ */
+export type HistoryStamp = (
+  message: EncodedMessage,
+  target: TargetRef,
+  key: string,
+  exclude: ReadonlySet<string> | null,
+  targets: readonly string[] | null,
+) => EncodedMessage;
 
 /**
  * What every engine does with the sockets of its own process, written once: registry bookkeeping on connect and
@@ -61,33 +74,59 @@ export class LocalNode {
 
   // ---- delivery ------------------------------------------------------------------------------------------------
 
-  /** Writes to the listed connections this process holds (each once), except the excluded ones. */
-  deliverToClients(clientIds: Iterable<string>, message: EncodedMessage, exclude: ReadonlySet<string> | null): LocalDelivery {
+  /**
+   * Writes to the listed connections this process holds (each once), except the excluded ones. With `stamp`, each
+   * resumable one's message goes into its own client_id's history first.
+   */
+  deliverToClients(
+    clientIds: Iterable<string>,
+    message: EncodedMessage,
+    exclude: ReadonlySet<string> | null,
+    stamp?: HistoryStamp | null,
+  ): LocalDelivery {
     const targets = new Set<LocalConnection>();
+    const parts: (DeliveryCount | Promise<DeliveryCount>)[] = [];
     for (const id of clientIds) {
       if (exclude?.has(id)) continue;
       const conn = this.registry.get(id);
-      if (conn) targets.add(conn);
+      if (!conn || targets.has(conn)) continue;
+      targets.add(conn);
+      if (stamp && conn.resume) {
+        const target: TargetRef = { kind: 'client', name: id };
+        parts.push(this.registry.deliver([conn], stamp(message, target, targetKey(target), null, null)));
+      }
     }
-    return { delivered: targets.size ? this.registry.deliver(targets, message) : 0, members: targets.size };
+    const plain = stamp ? [...targets].filter((conn) => !conn.resume) : [...targets];
+    if (plain.length) parts.push(this.registry.deliver(plain, message));
+    return { count: sumCounts(parts), members: targets.size };
   }
 
-  /** Writes to every connection of these uids that this process holds. */
-  deliverToUids(uids: Iterable<string>, message: EncodedMessage): LocalDelivery {
-    const parts: (number | Promise<number>)[] = [];
+  /** Writes to every connection of these uids that this process holds (with `stamp`: each uid's history first). */
+  deliverToUids(uids: Iterable<string>, message: EncodedMessage, stamp?: HistoryStamp | null): LocalDelivery {
+    const parts: (DeliveryCount | Promise<DeliveryCount>)[] = [];
     let members = 0;
     // A connection has one uid, so distinct uids never share a connection: no de-duplication needed.
     for (const uid of new Set(uids)) {
       const conns = this.registry.connectionsOfUid(uid);
       if (!conns) continue;
       members += conns.size;
-      parts.push(this.registry.deliver(conns, message));
+      const target: TargetRef = { kind: 'uid', name: uid };
+      parts.push(this.registry.deliver(conns, stamp ? stamp(message, target, targetKey(target), null, null) : message));
     }
-    return { delivered: sum(parts), members };
+    return { count: sumCounts(parts), members };
   }
 
-  /** Writes once to every member of any of these groups that this process holds, except the excluded ones. */
-  deliverToGroups(groups: Iterable<string>, message: EncodedMessage, exclude: ReadonlySet<string> | null): LocalDelivery {
+  /**
+   * Writes once to every member of any of these groups that this process holds, except the excluded ones. With
+   * `stamp`, each group's history gets the message, and a connection in several of the groups receives it through
+   * the first one it is in (the rule a replay follows too).
+   */
+  deliverToGroups(
+    groups: Iterable<string>,
+    message: EncodedMessage,
+    exclude: ReadonlySet<string> | null,
+    stamp?: HistoryStamp | null,
+  ): LocalDelivery {
     const unique = [...new Set(groups)];
     if (unique.length === 1) {
       // The live member set itself: back-to-back pushes to one group merge into one write per member.
@@ -95,21 +134,51 @@ export class LocalNode {
       if (!members) return NONE;
       let aimed = members.size;
       if (exclude) for (const id of exclude) if (this.registry.get(id)?.groups.has(unique[0])) aimed--;
-      return { delivered: this.registry.deliver(members, message, exclude), members: aimed };
+      const target: TargetRef = { kind: 'group', name: unique[0] };
+      const stamped = stamp ? stamp(message, target, targetKey(target), exclude, null) : message;
+      return { count: this.registry.deliver(members, stamped, exclude), members: aimed };
     }
+    if (stamp) return this.deliverToGroupsInOrder(unique, message, exclude, stamp);
     const targets = new Set<LocalConnection>();
     for (const group of unique) {
       const members = this.registry.connectionsOfGroup(group);
       if (members) for (const conn of members) if (!exclude?.has(conn.id)) targets.add(conn);
     }
-    return { delivered: targets.size ? this.registry.deliver(targets, message) : 0, members: targets.size };
+    return { count: targets.size ? this.registry.deliver(targets, message) : ZERO, members: targets.size };
   }
 
-  /** Writes to every connection this process holds, except the excluded ones. */
-  deliverToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): LocalDelivery {
+  /** Several groups with history: each group's new members (not in an earlier group) get its own envelope. */
+  private deliverToGroupsInOrder(
+    groups: string[],
+    message: EncodedMessage,
+    exclude: ReadonlySet<string> | null,
+    stamp: HistoryStamp,
+  ): LocalDelivery {
+    const refs: TargetRef[] = groups.map((name) => ({ kind: 'group', name }));
+    const keys = refs.map(targetKey);
+    const served = new Set<LocalConnection>();
+    const parts: (DeliveryCount | Promise<DeliveryCount>)[] = [];
+    refs.forEach((target, i) => {
+      const members = this.registry.connectionsOfGroup(groups[i]);
+      if (!members) return;
+      const stamped = stamp(message, target, keys[i], exclude, keys);
+      const fresh: LocalConnection[] = [];
+      for (const conn of members) {
+        if (served.has(conn) || exclude?.has(conn.id)) continue;
+        served.add(conn);
+        fresh.push(conn);
+      }
+      if (fresh.length) parts.push(this.registry.deliver(fresh, stamped));
+    });
+    return { count: sumCounts(parts), members: served.size };
+  }
+
+  /** Writes to every connection this process holds, except the excluded ones (with `stamp`: everyone's history first). */
+  deliverToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null, stamp?: HistoryStamp | null): LocalDelivery {
     let members = this.registry.size;
     if (exclude) for (const id of exclude) if (this.registry.get(id)) members--;
-    return { delivered: this.registry.deliver(this.registry.all, message, exclude), members };
+    const stamped = stamp ? stamp(message, { kind: 'all' }, 'a', exclude, null) : message;
+    return { count: this.registry.deliver(this.registry.all, stamped, exclude), members };
   }
 
   /**
@@ -131,15 +200,21 @@ export class LocalNode {
   close(clientId: string, finalMessage: EncodedMessage | null, destroy: boolean): boolean {
     const conn = this.registry.get(clientId);
     if (!conn) return false;
+    // A dropped resumable connection has no socket to close: it ends for good now instead of at its window's end.
+    if (this.registry.endDetached(conn, destroy ? 'destroyed' : 'closed-by-server')) return true;
     return destroy ? this.registry.destroy(conn) : this.registry.close(conn, 1000, 'closed-by-server', finalMessage);
   }
 
-  /** Closes every held connection of `uid`; returns how many it closed. */
+  /** Closes every held connection of `uid` (dropped resumable ones end for good); returns how many it closed. */
   closeUid(uid: string): number {
     const conns = this.registry.connectionsOfUid(uid);
     if (!conns) return 0;
     let closed = 0;
-    for (const conn of [...conns]) if (this.registry.close(conn, 1000, 'closed-by-server')) closed++;
+    for (const conn of [...conns]) {
+      if (this.registry.endDetached(conn, 'closed-by-server') || this.registry.close(conn, 1000, 'closed-by-server')) {
+        closed++;
+      }
+    }
     return closed;
   }
 
@@ -181,17 +256,25 @@ export class LocalNode {
   }
 }
 
-const NONE: LocalDelivery = { delivered: 0, members: 0 };
+const ZERO: DeliveryCount = { delivered: 0, held: 0 };
+const NONE: LocalDelivery = { count: ZERO, members: 0 };
 
-function sum(parts: (number | Promise<number>)[]): number | Promise<number> {
-  let total = 0;
-  let pending: Promise<number>[] | null = null;
+/** Adds delivery counts, waiting only for the parts that were split over turns. */
+export function sumCounts(parts: (DeliveryCount | Promise<DeliveryCount>)[]): DeliveryCount | Promise<DeliveryCount> {
+  const total = { delivered: 0, held: 0 };
+  let pending: Promise<DeliveryCount>[] | null = null;
   for (const part of parts) {
-    if (typeof part === 'number') total += part;
-    else (pending ??= []).push(part);
+    if (part instanceof Promise) (pending ??= []).push(part);
+    else add(total, part);
   }
   if (!pending) return total;
-  return Promise.all(pending).then((counts) => counts.reduce((a, b) => a + b, total));
+  return Promise.all(pending).then((counts) => counts.reduce(add, total));
+}
+
+function add(total: DeliveryCount, part: DeliveryCount): DeliveryCount {
+  total.delivered += part.delivered;
+  total.held += part.held;
+  return total;
 }
 
 function idsOf(conns: Iterable<LocalConnection> | undefined): string[] {

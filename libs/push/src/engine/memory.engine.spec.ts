@@ -143,7 +143,7 @@ describe('MemoryEngine', () => {
       expect(await engine.getAllGroups()).toEqual(['other']);
       expect((await engine.getClients([a.id, b.id])).map((info) => info!.groups)).toEqual([[], ['other']]);
       expect(await engine.ungroup('g')).toBe(0);
-      expect(await engine.sendToGroups(['g'], msg('to g'), null)).toBe(0);
+      expect(await engine.sendToGroups(['g'], msg('to g'), null)).toEqual({ delivered: 0, held: 0 });
       expect(await engine.countClients()).toBe(3);
       expect(await receivedBefore(pairs[0])).toEqual([]);
     });
@@ -152,8 +152,8 @@ describe('MemoryEngine', () => {
   describe('sending', () => {
     it('sendToClient delivers to one connection, 0 for an unknown one', async () => {
       const { conns, pairs } = await connect(2);
-      expect(await engine.sendToClient(conns[0].id, msg('one'))).toBe(1);
-      expect(await engine.sendToClient(unknownId(), msg('nobody'))).toBe(0);
+      expect(await engine.sendToClient(conns[0].id, msg('one'))).toEqual({ delivered: 1, held: 0 });
+      expect(await engine.sendToClient(unknownId(), msg('nobody'))).toEqual({ delivered: 0, held: 0 });
       expect(await receivedBefore(pairs[0])).toEqual(['one']);
       expect(await receivedBefore(pairs[1])).toEqual([]);
     });
@@ -166,9 +166,9 @@ describe('MemoryEngine', () => {
       await engine.bindUid(b.id, 'bob');
       await engine.bindUid(c.id, 'carol');
 
-      expect(await engine.sendToUids(['alice'], msg('for alice'))).toBe(2);
-      expect(await engine.sendToUids(['alice', 'bob', 'alice', 'nobody'], msg('for both'))).toBe(3);
-      expect(await engine.sendToUids(['nobody'], msg('lost'))).toBe(0);
+      expect(await engine.sendToUids(['alice'], msg('for alice'))).toEqual({ delivered: 2, held: 0 });
+      expect(await engine.sendToUids(['alice', 'bob', 'alice', 'nobody'], msg('for both'))).toEqual({ delivered: 3, held: 0 });
+      expect(await engine.sendToUids(['nobody'], msg('lost'))).toEqual({ delivered: 0, held: 0 });
       expect(await receivedBefore(pairs[0])).toEqual(['for alice', 'for both']);
       expect(await receivedBefore(pairs[1])).toEqual(['for alice', 'for both']);
       expect(await receivedBefore(pairs[2])).toEqual(['for both']);
@@ -184,10 +184,10 @@ describe('MemoryEngine', () => {
       await engine.joinGroup(b.id, 'g1');
       await engine.joinGroup(c.id, 'g2');
 
-      expect(await engine.sendToGroups(['g1', 'g2'], msg('both groups'), null)).toBe(3);
-      expect(await engine.sendToGroups(['g1', 'g2', 'g1', 'empty'], msg('excluding b'), new Set([b.id]))).toBe(2);
-      expect(await engine.sendToGroups(['g1'], msg('g1 only'), new Set([a.id, outsider.id]))).toBe(1);
-      expect(await engine.sendToGroups(['empty'], msg('nobody'), null)).toBe(0);
+      expect(await engine.sendToGroups(['g1', 'g2'], msg('both groups'), null)).toEqual({ delivered: 3, held: 0 });
+      expect(await engine.sendToGroups(['g1', 'g2', 'g1', 'empty'], msg('excluding b'), new Set([b.id]))).toEqual({ delivered: 2, held: 0 });
+      expect(await engine.sendToGroups(['g1'], msg('g1 only'), new Set([a.id, outsider.id]))).toEqual({ delivered: 1, held: 0 });
+      expect(await engine.sendToGroups(['empty'], msg('nobody'), null)).toEqual({ delivered: 0, held: 0 });
 
       expect(await receivedBefore(pairs[0])).toEqual(['both groups', 'excluding b']);
       expect(await receivedBefore(pairs[1])).toEqual(['both groups', 'g1 only']);
@@ -197,8 +197,8 @@ describe('MemoryEngine', () => {
 
     it('sendToAll reaches every connection but the excluded ones', async () => {
       const { conns, pairs } = await connect(3);
-      expect(await engine.sendToAll(msg('all'), null)).toBe(3);
-      expect(await engine.sendToAll(msg('most'), new Set([conns[1].id, unknownId()]))).toBe(2);
+      expect(await engine.sendToAll(msg('all'), null)).toEqual({ delivered: 3, held: 0 });
+      expect(await engine.sendToAll(msg('most'), new Set([conns[1].id, unknownId()]))).toEqual({ delivered: 2, held: 0 });
       expect(await receivedBefore(pairs[0])).toEqual(['all', 'most']);
       expect(await receivedBefore(pairs[1])).toEqual(['all']);
       expect(await receivedBefore(pairs[2])).toEqual(['all', 'most']);
@@ -207,9 +207,9 @@ describe('MemoryEngine', () => {
     it('sendToClients sends once per listed connection, skipping unknown and excluded ids', async () => {
       const { conns, pairs } = await connect(3);
       const [a, b, c] = conns;
-      expect(await engine.sendToClients([], msg('nobody'), null)).toBe(0);
-      expect(await engine.sendToClients([a.id, a.id, b.id, unknownId()], msg('listed'), null)).toBe(2);
-      expect(await engine.sendToClients([a.id, b.id], msg('minus b'), new Set([b.id]))).toBe(1);
+      expect(await engine.sendToClients([], msg('nobody'), null)).toEqual({ delivered: 0, held: 0 });
+      expect(await engine.sendToClients([a.id, a.id, b.id, unknownId()], msg('listed'), null)).toEqual({ delivered: 2, held: 0 });
+      expect(await engine.sendToClients([a.id, b.id], msg('minus b'), new Set([b.id]))).toEqual({ delivered: 1, held: 0 });
       expect(await receivedBefore(pairs[0])).toEqual(['listed', 'minus b']);
       expect(await receivedBefore(pairs[1])).toEqual(['listed']);
       expect(await receivedBefore(pairs[2])).toEqual([]);
@@ -219,8 +219,8 @@ describe('MemoryEngine', () => {
     it('delivers the exact bytes, text or binary', async () => {
       const { conns, pairs } = await connect(1);
       const bytes = Buffer.from([0, 255, 1, 254]);
-      expect(await engine.sendToClient(conns[0].id, EncodedMessage.encode(bytes))).toBe(1);
-      expect(await engine.sendToClient(conns[0].id, EncodedMessage.encode({ type: 'note', n: 1 }))).toBe(1);
+      expect(await engine.sendToClient(conns[0].id, EncodedMessage.encode(bytes))).toEqual({ delivered: 1, held: 0 });
+      expect(await engine.sendToClient(conns[0].id, EncodedMessage.encode({ type: 'note', n: 1 }))).toEqual({ delivered: 1, held: 0 });
       const binary = await pairs[0].inbox.nextMessage();
       expect(binary.binary).toBe(true);
       expect(binary.data.equals(bytes)).toBe(true);

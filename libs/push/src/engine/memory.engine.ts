@@ -1,27 +1,49 @@
+import type { HistoryRead, HistoryReadResult } from '../history/history.interface';
+import { MemoryHistory } from '../history/memory-history';
+import { targetKey, type TargetRef } from '../history/target-key';
 import { createNodeId } from '../identity/client-id';
 import type { ClientInfo } from '../interfaces/client-info.interface';
 import type { PushSession } from '../interfaces/push-message.interface';
+import type { SendResult } from '../interfaces/send-result.interface';
 import type { LocalConnection } from '../local/local-connection';
 import type { LocalRegistry } from '../local/local-registry';
 import type { EncodedMessage } from '../message/encoded-message';
-import { LocalNode } from './local-node';
-import { InitialBinding, PushEngine, PushEngineContext, type PushEngineHealth } from './push.engine';
+import { withEntry } from '../resume/push-protocol';
+import { sameSecretHash } from '../resume/resume-token';
+import { LocalNode, type HistoryStamp, type LocalDelivery } from './local-node';
+import {
+  AdoptResult,
+  InitialBinding,
+  PushEngine,
+  PushEngineContext,
+  type PushEngineHealth,
+} from './push.engine';
 
 /**
  * One process holds every connection: every call is answered by its `LocalNode`, synchronously under the promise.
- * The default engine.
+ * With resume on, every target's history is kept in this process too (`MemoryHistory`). The default engine.
  */
 export class MemoryEngine extends PushEngine {
   readonly nodeId = createNodeId();
   private local!: LocalNode;
   private registry!: LocalRegistry;
+  private history: MemoryHistory | null = null;
+  private expiry: NodeJS.Timeout | null = null;
 
   async init(context: PushEngineContext): Promise<void> {
     this.local = new LocalNode(context.registry);
     this.registry = context.registry;
+    if (context.resume) {
+      const history = new MemoryHistory(context.resume.history);
+      this.history = history;
+      // Targets nobody writes to any more would otherwise keep their history until the next append.
+      this.expiry = setInterval(() => history.expire(), Math.max(1000, context.resume.history.maxAge / 4));
+      this.expiry.unref();
+    }
   }
 
   async close(): Promise<void> {
+    if (this.expiry) clearInterval(this.expiry);
     this.forgetNodeStats();
   }
 
@@ -32,52 +54,66 @@ export class MemoryEngine extends PushEngine {
 
   async register(conn: LocalConnection, initial?: InitialBinding): Promise<void> {
     this.local.add(conn, initial);
+    for (const group of initial?.groups ?? []) this.registry.join(conn, group);
+    this.markSince(conn, { kind: 'all' });
+    this.markSince(conn, { kind: 'client', name: conn.id });
+    if (conn.uid) this.markSince(conn, { kind: 'uid', name: conn.uid });
+    for (const group of conn.groups) this.markSince(conn, { kind: 'group', name: group });
   }
 
   async unregister(conn: LocalConnection): Promise<ClientInfo> {
     return this.local.remove(conn);
   }
 
-  async sendToClient(clientId: string, message: EncodedMessage): Promise<number> {
-    return this.local.deliverToClients([clientId], message, null).delivered;
+  async sendToClient(clientId: string, message: EncodedMessage): Promise<SendResult> {
+    return this.done(this.local.deliverToClients([clientId], message, null, this.stamp()));
   }
 
-  async sendToClients(clientIds: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
-    return this.local.deliverToClients(clientIds, message, exclude).delivered;
+  async sendToClients(clientIds: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult> {
+    return this.done(this.local.deliverToClients(clientIds, message, exclude, this.stamp()));
   }
 
-  async sendToUids(uids: string[], message: EncodedMessage): Promise<number> {
-    return this.local.deliverToUids(uids, message).delivered;
+  async sendToUids(uids: string[], message: EncodedMessage): Promise<SendResult> {
+    return this.done(this.local.deliverToUids(uids, message, this.stamp()));
   }
 
-  async sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
-    return this.local.deliverToGroups(groups, message, exclude).delivered;
+  async sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult> {
+    return this.done(this.local.deliverToGroups(groups, message, exclude, this.stamp()));
   }
 
-  async sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
-    return this.local.deliverToAll(message, exclude).delivered;
+  async sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult> {
+    return this.done(this.local.deliverToAll(message, exclude, this.stamp()));
   }
 
   async bindUid(clientId: string, uid: string): Promise<void> {
-    this.registry.setUid(this.local.require(clientId), uid);
+    const conn = this.local.require(clientId);
+    const previous = this.registry.setUid(conn, uid);
+    if (previous === uid) return;
+    if (previous !== null) this.forgetSince(conn, { kind: 'uid', name: previous });
+    this.markSince(conn, { kind: 'uid', name: uid });
   }
 
   async unbindUid(clientId: string): Promise<void> {
-    this.registry.setUid(this.local.require(clientId), null);
+    const conn = this.local.require(clientId);
+    const previous = this.registry.setUid(conn, null);
+    if (previous !== null) this.forgetSince(conn, { kind: 'uid', name: previous });
   }
 
   async joinGroup(clientId: string, group: string): Promise<void> {
     const conn = this.local.require(clientId);
     this.registry.checkJoin(conn, group);
-    this.registry.join(conn, group);
+    if (this.registry.join(conn, group)) this.markSince(conn, { kind: 'group', name: group });
   }
 
   async leaveGroup(clientId: string, group: string): Promise<void> {
-    this.registry.leave(this.local.require(clientId), group);
+    const conn = this.local.require(clientId);
+    if (this.registry.leave(conn, group)) this.forgetSince(conn, { kind: 'group', name: group });
   }
 
   async ungroup(group: string): Promise<number> {
-    return this.registry.dropGroup(group).length;
+    const members = this.registry.dropGroup(group);
+    for (const conn of members) this.forgetSince(conn, { kind: 'group', name: group });
+    return members.length;
   }
 
   async closeClient(clientId: string, finalMessage: EncodedMessage | null, destroy: boolean): Promise<boolean> {
@@ -141,5 +177,54 @@ export class MemoryEngine extends PushEngine {
 
   async countGroups(): Promise<number> {
     return this.registry.groupCount;
+  }
+
+  // ---- resume and recovery -------------------------------------------------------------------------------------
+
+  override get resumable(): boolean {
+    return this.history !== null;
+  }
+
+  /** One process: a resume always finds the connection here (it keeps its client_id), or nowhere. */
+  override async adopt(clientId: string, presented: Buffer, next: Buffer): Promise<AdoptResult> {
+    const conn = this.local.get(clientId);
+    if (!conn?.resume) return { status: 'not_found' };
+    if (!sameSecretHash(presented, conn.resume.secretHash)) return { status: 'refused' };
+    conn.resume.secretHash = next;
+    return { status: 'local', conn };
+  }
+
+  override async readHistory(reads: HistoryRead[]): Promise<HistoryReadResult[]> {
+    const history = this.history;
+    if (!history) return super.readHistory(reads);
+    return reads.map((read) => history.read(read));
+  }
+
+  /**
+   * How a send records itself: into the target's history, returning the message with its envelope for that target.
+   * Nothing is recorded while no connection of this process speaks the resumable protocol (no one could replay it).
+   */
+  private stamp(): HistoryStamp | null {
+    const history = this.history;
+    if (!history || this.registry.resumableCount === 0) return null;
+    return (message, _target, key, exclude, targets) => withEntry(message, key, history.append(key, message, exclude, targets));
+  }
+
+  /** A resumable connection joined a target: its replays never start before this target's history's head now. */
+  private markSince(conn: LocalConnection, target: TargetRef): void {
+    const since = conn.resume?.since;
+    if (!since || !this.history) return;
+    const key = targetKey(target);
+    // Kept when present: a connection resumed from elsewhere brings where it joined, which is earlier.
+    if (!since.has(key)) since.set(key, this.history.head(key));
+  }
+
+  private forgetSince(conn: LocalConnection, target: TargetRef): void {
+    conn.resume?.since.delete(targetKey(target));
+  }
+
+  private async done(delivery: LocalDelivery): Promise<SendResult> {
+    const { delivered, held } = await delivery.count;
+    return { delivered, held };
   }
 }

@@ -1,9 +1,13 @@
+import type { HistoryOffset } from '../history/history-offset';
+import type { HistoryRead, HistoryReadResult } from '../history/history.interface';
 import type { ClientInfo } from '../interfaces/client-info.interface';
 import type { PushSession } from '../interfaces/push-message.interface';
+import type { SendResult } from '../interfaces/send-result.interface';
 import type { LocalConnection } from '../local/local-connection';
 import type { LocalRegistry } from '../local/local-registry';
 import type { EncodedMessage } from '../message/encoded-message';
 import type { PushMetrics } from '../push-metrics.service';
+import type { ResolvedResumeOptions } from '../push-options';
 import type { NodeStats } from '../stats/node-stats.interface';
 
 /** What the module hands an engine when it starts. */
@@ -12,13 +16,41 @@ export interface PushEngineContext {
   registry: LocalRegistry;
   /** This process's counters. */
   metrics: PushMetrics;
+  /** Resume and recovery settings (the history bounds); false or absent when they are off. */
+  resume?: ResolvedResumeOptions | false;
 }
 
-/** What a connection starts with when `authenticate` named it. */
+/** What a connection starts with: what `authenticate` named, or what a connection resumed from another node had. */
 export interface InitialBinding {
   uid?: string | null;
   session?: PushSession;
+  /** Groups (a connection resumed from another node keeps its groups). */
+  groups?: readonly string[];
 }
+
+/** A resumable connection taken over from another node (or from a node that is gone), to be registered here anew. */
+export interface AdoptedRecord {
+  /** Its client_id on the node that held it (it gets a new one here). */
+  clientId: string;
+  uid: string | null;
+  groups: string[];
+  session: PushSession;
+  /** Where it joined each target's history (see `ResumeState.since`). */
+  since: Map<string, HistoryOffset | null>;
+  /** History that concerned it may have been lost while it was held (see `ResumeState.historyLost`). */
+  historyLost: boolean;
+}
+
+/** What `PushEngine.adopt` found for a resume token. */
+export type AdoptResult =
+  /** This node holds it: it resumes with its client_id (the caller re-attaches the new socket). */
+  | { status: 'local'; conn: LocalConnection }
+  /** Another node held it (or held it before it went away): it resumes here with a new client_id. */
+  | { status: 'moved'; record: AdoptedRecord }
+  /** No resumable connection has that client_id (closed for good, window passed, or never existed). */
+  | { status: 'not_found' }
+  /** The secret does not match (forged, or already used by another resume). */
+  | { status: 'refused' };
 
 /**
  * How an engine and its backend are doing, for health checks (`PushEngine.health`). A type rather than an interface
@@ -75,16 +107,19 @@ export abstract class PushEngine {
   /** Removes a closed local connection from the cluster; returns what it had when it closed. */
   abstract unregister(conn: LocalConnection): Promise<ClientInfo>;
 
-  /** Sends to one connection; resolves to 1 when delivered, 0 when it is not connected. */
-  abstract sendToClient(clientId: string, message: EncodedMessage): Promise<number>;
+  // Every send resolves to what it did: `delivered` (written to a socket) and `held` (in history for a dropped
+  // resumable connection, which receives it if it resumes in time).
+
+  /** Sends to one connection (delivered 1 when written, held 1 when it is dropped and resumable, else 0). */
+  abstract sendToClient(clientId: string, message: EncodedMessage): Promise<SendResult>;
   /** Sends once to each listed connection (duplicates ignored) that is not excluded. */
-  abstract sendToClients(clientIds: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number>;
+  abstract sendToClients(clientIds: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult>;
   /** Sends to every connection bound to any of `uids`. */
-  abstract sendToUids(uids: string[], message: EncodedMessage): Promise<number>;
+  abstract sendToUids(uids: string[], message: EncodedMessage): Promise<SendResult>;
   /** Sends once to every connection in any of `groups`, except the excluded client_ids. */
-  abstract sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number>;
+  abstract sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult>;
   /** Sends to every connection, except the excluded client_ids. */
-  abstract sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number>;
+  abstract sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult>;
 
   /** Binds a uid to a connection, replacing its previous uid. */
   abstract bindUid(clientId: string, uid: string): Promise<void>;
@@ -129,6 +164,58 @@ export abstract class PushEngine {
   abstract getAllGroups(): Promise<string[]>;
   /** How many groups have at least one member (without building the list). */
   abstract countGroups(): Promise<number>;
+
+  // ---- resume and recovery --------------------------------------------------------------------------------------
+  // Not abstract, so an engine written before them keeps compiling: by default it keeps no history and refuses every
+  // resume as `not_found` (clients then start afresh and bind again, and are told their gap was not recovered).
+
+  /** Whether connections can resume through this engine (it keeps history). */
+  get resumable(): boolean {
+    return false;
+  }
+
+  /**
+   * Whether a connection dropped by this node's graceful shutdown can resume afterwards, on another node or on this
+   * one once it is back: true for an engine whose records and histories outlive the process (a cluster engine). The
+   * gateway then closes resumable connections with 1012 and keeps them detached instead of ending them.
+   */
+  get handsOverOnShutdown(): boolean {
+    return false;
+  }
+
+  /**
+   * A resumable connection's socket dropped and the registry now holds it detached (`LocalRegistry.detach`): make that
+   * known beyond this process if the engine spans several (a cluster engine marks it in its index), so that another
+   * node can adopt it if it resumes there.
+   */
+  async detach(conn: LocalConnection): Promise<void> {
+    void conn;
+  }
+
+  /**
+   * Finds the resumable connection `clientId` for a resume and checks that `presented` is the SHA-256 of its current
+   * secret; on success it is taken (its secret becomes `next`, so a second resume with the same token is refused).
+   */
+  async adopt(clientId: string, presented: Buffer, next: Buffer): Promise<AdoptResult> {
+    void clientId;
+    void presented;
+    void next;
+    return { status: 'not_found' };
+  }
+
+  /**
+   * The connection adopted as `record` is now registered here under a new client_id: remove the old one (its node's
+   * entries, or a gone node's record), without a close event. Called after the new one is registered, so that its
+   * uid and groups never lack a member in between (a push then would reach no history).
+   */
+  async release(record: AdoptedRecord): Promise<void> {
+    void record;
+  }
+
+  /** Reads what a resuming connection missed, target by target (see `HistoryRead`). */
+  async readHistory(reads: HistoryRead[]): Promise<HistoryReadResult[]> {
+    return reads.map((read) => ({ key: read.key, epoch: null, entries: [], complete: false }));
+  }
 
   // ---- node stats (the dashboard) ------------------------------------------------------------------------------
   // Not abstract, so an engine written before them keeps compiling: by default they keep this node's snapshot in

@@ -10,13 +10,25 @@ import type { PushAuthResult } from '../interfaces/push-module-options.interface
 import { isPlainObject } from '../util/deep-merge';
 import { isWellFormedString } from '../util/well-formed';
 import { HeartbeatWheel } from './heartbeat-wheel';
-import { LocalConnection } from '../local/local-connection';
+import { LocalConnection, type ServerCloseReason } from '../local/local-connection';
 import { LocalRegistry } from '../local/local-registry';
 import { EncodedMessage } from '../message/encoded-message';
-import { PUSH_LOCAL_REGISTRY, PUSH_RESOLVED_OPTIONS } from '../push.constants';
+import { PUSH_DEFAULTS, PUSH_LOCAL_REGISTRY, PUSH_RESOLVED_OPTIONS } from '../push.constants';
 import { PushEvents } from '../push-events.service';
 import { PushMetrics } from '../push-metrics.service';
 import type { ResolvedPushOptions } from '../push-options';
+import {
+  HEARTBEAT_FRAME,
+  parseHello,
+  PUSH_PROTOCOL,
+  PushCloseCode,
+  welcomeFrame,
+  type HelloFrame,
+  type ResumeRefusal,
+  type Welcome,
+} from '../resume/push-protocol';
+import { newResumeState, ResumeHandshake } from '../resume/resume-handshake';
+import { formatResumeToken } from '../resume/resume-token';
 
 /** The argument ws hands to `verifyClient`. */
 interface UpgradeInfo {
@@ -28,7 +40,19 @@ type VerifyCallback = (ok: boolean, code?: number, message?: string, headers?: R
 
 /** Where a socket keeps its connection, so one set of handlers serves every socket. */
 const CONNECTION = Symbol('push:connection');
-type TaggedSocket = WebSocket & { [CONNECTION]?: LocalConnection };
+/** Where a socket on the resumable protocol keeps its upgrade until its hello arrives. */
+const HELLO = Symbol('push:hello');
+/** The address a socket holds a slot of (see `reserve`), released when it closes. */
+const SLOT = Symbol('push:slot');
+interface AwaitingHello {
+  request: IncomingMessage;
+  timer: NodeJS.Timeout;
+}
+type TaggedSocket = WebSocket & {
+  [CONNECTION]?: LocalConnection;
+  [HELLO]?: AwaitingHello | null;
+  [SLOT]?: string | undefined;
+};
 interface SocketHandlers {
   ping(this: TaggedSocket, data: Buffer): void;
   pong(this: TaggedSocket): void;
@@ -77,6 +101,10 @@ export class PushGatewayHost
   private readonly pendingCloses = new Set<Promise<void>>();
 
   private readonly socketHandlers: SocketHandlers;
+  /** Resume and recovery for the resumable protocol; null when they are off (or the engine keeps no history). */
+  private readonly handshake: ResumeHandshake | null;
+  /** How long a client of the resumable protocol may take to send its hello. */
+  private readonly helloTimeout: number;
 
   constructor(
     private readonly engine: PushEngine,
@@ -87,6 +115,12 @@ export class PushGatewayHost
     private readonly adapterHost: HttpAdapterHost,
   ) {
     const gateway = this;
+    const resume = options.resume;
+    this.helloTimeout = resume ? resume.helloTimeout : PUSH_HELLO_TIMEOUT;
+    this.handshake =
+      resume && engine.resumable
+        ? new ResumeHandshake(engine, registry, (conn, secret, welcome) => this.welcome(conn, secret, welcome), metrics)
+        : null;
     this.socketHandlers = {
       ping(this: TaggedSocket, data: Buffer) {
         // ws's automatic pong is off (see afterInit): this one is subject to the send-queue cap. A ping does not
@@ -101,6 +135,8 @@ export class PushGatewayHost
       message(this: TaggedSocket, data: RawData, isBinary: boolean) {
         const conn = this[CONNECTION];
         if (conn) gateway.onFrame(conn, data, isBinary);
+        else if (this[HELLO]) gateway.onHello(this, data, isBinary);
+        else gateway.metrics.badFrames++; // before its welcome (a resume in progress): dropped, counted
       },
       error(this: TaggedSocket, error: Error & { code?: string }) {
         const conn = this[CONNECTION];
@@ -110,12 +146,15 @@ export class PushGatewayHost
         }
       },
       close(this: TaggedSocket, code: number) {
+        gateway.release(this[SLOT]);
+        const hello = this[HELLO];
+        if (hello) clearTimeout(hello.timer);
+        this[HELLO] = null;
         const conn = this[CONNECTION];
-        if (conn) {
-          gateway.wheel.delete(conn);
-          gateway.release(conn.remoteAddress);
-          gateway.trackClose(gateway.onClose(conn, code));
-        }
+        // A socket replaced by a resume no longer speaks for its connection.
+        if (!conn || conn.socket !== this) return;
+        gateway.wheel.delete(conn);
+        gateway.trackClose(gateway.onClose(conn, code));
       },
     };
   }
@@ -148,6 +187,9 @@ export class PushGatewayHost
     server.options.perMessageDeflate = false;
     // Pongs are sent by the gateway (socketHandlers.ping), under the send-queue cap like every other write.
     server.options.autoPong = false;
+    // The resumable protocol when the client offers it (the official client does); otherwise what ws would pick.
+    server.options.handleProtocols = (protocols: Set<string>) =>
+      protocols.has(PUSH_PROTOCOL) ? PUSH_PROTOCOL : (protocols.values().next().value ?? false);
     server.options.verifyClient = (info: UpgradeInfo, done: VerifyCallback) => this.verifyUpgrade(info, done);
     const heartbeat = this.options.heartbeat;
     if (heartbeat) {
@@ -159,19 +201,36 @@ export class PushGatewayHost
     }
   }
 
-  /** A socket passed the upgrade checks: give it a client_id, register it, send init, emit `connect`. */
+  /**
+   * A socket passed the upgrade checks. A plain one gets a client_id, is registered, and is sent its init frame; one
+   * on the resumable protocol first says hello (fresh, or resuming a connection that dropped).
+   */
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
-    const conn = new LocalConnection(createClientId(this.engine.nodeId), socket, request.socket.remoteAddress);
-    this.metrics.connectionsOpened++;
-    (socket as TaggedSocket)[CONNECTION] = conn;
-    this.reserve(conn.remoteAddress);
-    if (this.heartbeatTimer) this.wheel.add(conn);
+    const tagged = socket as TaggedSocket;
+    tagged[SLOT] = request.socket.remoteAddress;
+    this.reserve(tagged[SLOT]);
     // Shared handlers that find their connection on the socket: no closures per connection (memory per socket).
     socket.on('ping', this.socketHandlers.ping);
     socket.on('pong', this.socketHandlers.pong);
     socket.on('message', this.socketHandlers.message);
     socket.on('error', this.socketHandlers.error);
     socket.once('close', this.socketHandlers.close);
+    if (socket.protocol === PUSH_PROTOCOL) {
+      const timer = setTimeout(() => this.badHello(tagged, `no hello within ${this.helloTimeout} ms`), this.helloTimeout);
+      timer.unref();
+      tagged[HELLO] = { request, timer };
+      return;
+    }
+    const conn = new LocalConnection(createClientId(this.engine.nodeId), socket, request.socket.remoteAddress);
+    this.accept(conn, request, () => EncodedMessage.encode(this.options.initMessage(conn.id)));
+  }
+
+  /** Registers a new connection, then sends its first frame (init, or welcome) and emits `connect`. */
+  private accept(conn: LocalConnection, request: IncomingMessage, firstFrame: () => EncodedMessage): void {
+    const socket = conn.socket;
+    this.metrics.connectionsOpened++;
+    (socket as TaggedSocket)[CONNECTION] = conn;
+    if (this.heartbeatTimer) this.wheel.add(conn);
     const registration = this.engine.register(conn, this.upgrades.get(request)).then(
       () => true,
       (error: unknown) => {
@@ -184,7 +243,7 @@ export class PushGatewayHost
     void registration.then((ok) => {
       conn.registration = ok;
       if (!ok || socket.readyState !== WebSocket.OPEN) return;
-      this.registry.write(conn, EncodedMessage.encode(this.options.initMessage(conn.id)));
+      this.registry.write(conn, firstFrame());
       this.events.emit({
         type: 'connect',
         clientId: conn.id,
@@ -197,6 +256,99 @@ export class PushGatewayHost
     });
   }
 
+  /** The first frame of a socket on the resumable protocol. */
+  private onHello(socket: TaggedSocket, data: RawData, isBinary: boolean): void {
+    const awaiting = socket[HELLO]!;
+    socket[HELLO] = null;
+    clearTimeout(awaiting.timer);
+    let hello: HelloFrame | string;
+    try {
+      hello = isBinary ? 'the hello must be a text frame' : parseHello(JSON.parse(data.toString()));
+    } catch {
+      hello = 'the hello is not valid JSON';
+    }
+    if (typeof hello === 'string') return this.badHello(socket, hello);
+    const { request } = awaiting;
+    if (hello.resume === undefined) return this.startFresh(socket, request);
+    if (!this.handshake) {
+      this.metrics.resumes.refused++;
+      return this.startFresh(socket, request, 'not_found');
+    }
+    this.resumeSocket(socket, request, hello).catch((error: unknown) => {
+      this.logger.error(`resume failed: ${(error as Error)?.stack ?? String(error)}`);
+      if (socket.readyState === WebSocket.OPEN) socket.close(1011, 'resume-failed');
+    });
+  }
+
+  /** A new connection on the resumable protocol (with why its resume was refused, when it asked for one). */
+  private startFresh(socket: WebSocket, request: IncomingMessage, refusal?: ResumeRefusal): void {
+    if (socket.readyState !== WebSocket.OPEN) return;
+    const conn = new LocalConnection(createClientId(this.engine.nodeId), socket, request.socket.remoteAddress);
+    const { state, secret } = newResumeState();
+    conn.resume = state;
+    this.accept(conn, request, () =>
+      this.welcome(conn, secret, refusal === undefined ? undefined : { resumed: false, reason: refusal }),
+    );
+  }
+
+  /** The welcome frame of a connection on the resumable protocol whose client holds `secret` from now on. */
+  private readonly welcome = (conn: LocalConnection, secret: string, resume?: Welcome['resume']): EncodedMessage =>
+    welcomeFrame({
+      clientId: conn.id,
+      token: formatResumeToken(conn.id, secret),
+      heartbeat: this.options.heartbeat ? this.options.heartbeat.interval : 0,
+      window: this.handshake && this.options.resume ? this.options.resume.window : 0,
+      resume,
+    });
+
+  private async resumeSocket(socket: TaggedSocket, request: IncomingMessage, hello: HelloFrame): Promise<void> {
+    const initial = this.upgrades.get(request);
+    const outcome = await this.handshake!.resume(socket, hello, request.socket.remoteAddress, initial, (conn, moved) => {
+      socket[CONNECTION] = conn;
+      conn.registration = true;
+      if (moved) this.metrics.connectionsOpened++;
+      if (this.heartbeatTimer) {
+        this.wheel.delete(conn);
+        this.wheel.add(conn);
+      }
+    });
+    switch (outcome.kind) {
+      case 'refused':
+        return this.startFresh(socket, request, outcome.reason);
+      case 'retry':
+        this.metrics.resumes.retried++;
+        this.logger.warn(`resume deferred (the client tries again): ${outcome.message}`);
+        if (socket.readyState === WebSocket.OPEN) socket.close(PushCloseCode.tryAgainLater, 'try-again-later');
+        return;
+      case 'gone':
+        return;
+      case 'dropped':
+        // Its socket closed before it was attached (its close event saw no connection): a drop like any other.
+        return this.trackClose(this.onClose(outcome.conn, 1006));
+      case 'resumed': {
+        const { conn } = outcome;
+        this.events.emit({
+          type: 'resume',
+          clientId: conn.id,
+          previousClientId: outcome.previousClientId,
+          uid: conn.uid,
+          groups: [...conn.groups],
+          session: structuredClone(conn.session),
+          recovered: outcome.recovered,
+        });
+      }
+    }
+  }
+
+  /** A client of the resumable protocol that did not say hello properly: closed with 1008, counted. */
+  private badHello(socket: TaggedSocket, why: string): void {
+    socket[HELLO] = null;
+    this.metrics.resumes.badHellos++;
+    if (socket.readyState !== WebSocket.OPEN) return;
+    socket.close(PushCloseCode.badHello, `bad hello: ${why}`.slice(0, 120));
+    setTimeout(() => socket.terminate(), 2000).unref();
+  }
+
   /** Graceful shutdown: refuse new upgrades, close everyone with 1001, wait for them (bounded), cut the rest. */
   async beforeApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
@@ -204,7 +356,18 @@ export class PushGatewayHost
     this.wheel.clear();
     if (this.claim) claimedEndpoints.get(this.claim.server)?.delete(this.claim.key);
     const open = [...this.registry.connections()];
-    for (const conn of open) this.registry.close(conn, 1001, 'shutdown');
+    // Dropped resumable connections cannot resume on a node that is going away, unless the engine keeps them beyond
+    // this process (a cluster engine: they resume on another node); here they end for good.
+    const handsOver = this.handshake !== null && this.engine.handsOverOnShutdown;
+    for (const conn of open) {
+      if (this.registry.isDetached(conn)) {
+        if (!handsOver) this.registry.endDetached(conn, 'shutdown');
+        continue;
+      }
+      // 1012 tells a resumable client to resume elsewhere (or here, once the node is back) without delay.
+      const code = conn.resume && handsOver ? PushCloseCode.serviceRestart : 1001;
+      this.registry.close(conn, code, 'shutdown');
+    }
     // Each socket's close, then the close handling it started (unregister, close event).
     const drained = Promise.all(open.map((conn) => closedOf(conn.socket))).then(() => this.closesHandled());
     await Promise.race([drained, delay(this.options.shutdownTimeout)]);
@@ -360,7 +523,43 @@ export class PushGatewayHost
   }
 
   private async onClose(conn: LocalConnection, code: number): Promise<void> {
-    const info = (await conn.registration)
+    const registered = await conn.registration;
+    if (registered && this.detachable(conn, code)) return this.detach(conn, code);
+    return this.finish(conn, conn.closedBy?.code ?? code, conn.closedBy?.reason ?? 'peer', registered);
+  }
+
+  /**
+   * Whether a dropped connection is kept for a resume: only on the resumable protocol, and not when the client left
+   * on purpose (1000, 1001) or the server closed it for good (the app, a hostile frame, an engine failure).
+   */
+  private detachable(conn: LocalConnection, code: number): boolean {
+    if (!conn.resume || !this.handshake) return false;
+    const reason = conn.closedBy?.reason;
+    if (reason === undefined) return code !== 1000 && code !== 1001;
+    if (reason === 'shutdown') return this.engine.handsOverOnShutdown;
+    return reason === 'heartbeat' || reason === 'slow-consumer';
+  }
+
+  /** Keeps a dropped resumable connection, with its bindings, for `resume.window`. */
+  private async detach(conn: LocalConnection, code: number): Promise<void> {
+    const closeCode = conn.closedBy?.code ?? code;
+    const reason = conn.closedBy?.reason ?? 'peer';
+    const until = Date.now() + (this.options.resume ? this.options.resume.window : 0);
+    this.registry.detach(conn, until, (end) => this.trackClose(this.finish(conn, closeCode, end, true)));
+    this.metrics.resumes.detached++;
+    try {
+      await this.engine.detach(conn);
+    } catch (error) {
+      this.logger.warn(`could not mark ${conn.id} resumable beyond this node: ${(error as Error).message}`);
+    }
+    const info = this.registry.describe(conn);
+    this.events.emit({ type: 'detach', ...info, code: closeCode, reason, resumableUntil: until });
+  }
+
+  /** A connection ends for good: off the index, then its close event. */
+  private async finish(conn: LocalConnection, code: number, reason: ServerCloseReason | 'peer', registered: boolean): Promise<void> {
+    if (reason === 'resume-expired') this.metrics.resumes.expired++;
+    const info = registered
       ? await this.engine.unregister(conn).catch((error: unknown) => {
           this.logger.error(`could not unregister ${conn.id}: ${(error as Error).message}`);
           return this.registry.remove(conn);
@@ -373,8 +572,8 @@ export class PushGatewayHost
       uid: info.uid,
       groups: info.groups,
       session: info.session,
-      code: conn.closedBy?.code ?? code,
-      reason: conn.closedBy?.reason ?? 'peer',
+      code,
+      reason,
     });
   }
 
@@ -410,6 +609,9 @@ export class PushGatewayHost
         else if (now - conn.lastPing >= heartbeat.interval / 2) {
           conn.lastPing = now;
           this.registry.control(conn, 'ping');
+          // Browsers hide protocol pings from pages: the resumable protocol's client watches this frame instead
+          // (not before its welcome, which a resume writes after its replay).
+          if (conn.resume && conn.resume.pending === null) this.registry.write(conn, HEARTBEAT_FRAME);
         }
       });
     }
@@ -426,6 +628,9 @@ export class PushGatewayHost
     });
   }
 }
+
+/** The hello timeout of a client that asks for the resumable protocol while resume is off. */
+const PUSH_HELLO_TIMEOUT = PUSH_DEFAULTS.resume.helloTimeout;
 
 function refuse(done: VerifyCallback, status: number, code: string, message: string): void {
   const body = JSON.stringify({ statusCode: status, code, message });

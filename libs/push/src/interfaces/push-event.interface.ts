@@ -46,10 +46,51 @@ export interface PushCloseEvent {
   code: number;
   /**
    * Who closed it and why: `peer` (the client did), `heartbeat`, `slow-consumer`, `payload-too-large`,
-   * `closed-by-server` (closeClient/closeUid), `destroyed` (destroyClient), `shutdown`, `engine-unavailable`.
+   * `closed-by-server` (closeClient/closeUid), `destroyed` (destroyClient), `shutdown`, `engine-unavailable`, and for
+   * a resumable connection that dropped (see `detach`): `resume-expired` (not resumed within `resume.window`). The
+   * code is then the one its socket closed with.
    */
   reason: string;
 }
 
+/**
+ * Emitted when a connection on the resumable protocol (the official client) drops without being closed for good: it
+ * keeps its uid, groups and session, and pushes to it are held, until it resumes (`resume`) or `resumableUntil`
+ * passes (then `close`, with reason `resume-expired`). Plain connections never detach.
+ */
+export interface PushDetachEvent {
+  type: 'detach';
+  clientId: string;
+  uid: string | null;
+  groups: string[];
+  session: PushSession;
+  /** The WebSocket close code of the socket that dropped (1006 when it vanished, 1012 for a node restart, …). */
+  code: number;
+  /** Why the socket dropped: `peer`, `heartbeat`, `slow-consumer`, `shutdown`, … (as in the close event). */
+  reason: string;
+  /** Until when it may resume (ms since the epoch). */
+  resumableUntil: number;
+}
+
+/**
+ * Emitted on the node where a connection resumed: it has its uid, groups and session back without a bind. When it
+ * resumed on another node than the one that held it, it has a new client_id (`previousClientId` is the old one,
+ * which answers like a closed connection from now on); on the same node the client_id is kept.
+ */
+export interface PushResumeEvent {
+  type: 'resume';
+  clientId: string;
+  /** The client_id it had before (equal to `clientId` when it resumed on the node that held it). */
+  previousClientId: string;
+  uid: string | null;
+  groups: string[];
+  session: PushSession;
+  /**
+   * True when every message sent to it while it was away was replayed to it (once, in order); false when the
+   * server could not guarantee that (history trimmed, or lost with the engine's backend): the client is told.
+   */
+  recovered: boolean;
+}
+
 /** Any event of the push channel. */
-export type PushEvent = PushConnectEvent | PushInboundMessageEvent | PushCloseEvent;
+export type PushEvent = PushConnectEvent | PushInboundMessageEvent | PushCloseEvent | PushDetachEvent | PushResumeEvent;

@@ -22,6 +22,34 @@ export interface PushHeartbeatOptions {
   timeout: number;
 }
 
+/** Bounds of every target's history (a uid's, a group's, everyone's, a client_id's), kept for recovery. */
+export interface PushHistoryOptions {
+  /** Messages kept per target. Default 1 000. */
+  maxCount?: number;
+  /** Payload bytes kept per target. Default 1 MiB. */
+  maxBytes?: number;
+  /**
+   * How long a message is kept, in ms. At least `window` + `heartbeat.timeout` (a client may miss a message sent
+   * while its connection was dying unnoticed, then stay away for the whole window). Default 300 000 (5 min).
+   */
+  maxAge?: number;
+  /** Bytes all histories of one process may hold together (memory engine; Redis keeps them in Redis). Default 64 MiB. */
+  maxTotalBytes?: number;
+}
+
+/**
+ * Resume and recovery, for clients on the resumable protocol (the official client, `nest-push-client`). A plain
+ * client (no subprotocol) is not concerned: it gets the init frame and raw messages, as always.
+ */
+export interface PushResumeOptions {
+  /** How long a dropped connection stays resumable (bindings kept, pushes held), in ms. Default 120 000 (2 min). */
+  window?: number;
+  /** How long a client on the resumable protocol may take to send its first frame (hello), in ms. Default 10 000. */
+  helloTimeout?: number;
+  /** Bounds of the histories that recovery replays from. */
+  history?: PushHistoryOptions;
+}
+
 /** The in-process engine: one process holds every connection and answers every query. */
 export interface MemoryEngineOptions {
   type: 'memory';
@@ -91,6 +119,11 @@ export interface PushModuleOptions {
    * from it). A snapshot lives 3 × this. Costs one small write per node per interval (see the README). Default 2 000.
    */
   nodeStatsInterval?: number | false;
+  /**
+   * Resume and recovery for the official client's protocol (see {@link PushResumeOptions}); `false` turns them off
+   * (such clients then start afresh, and bind again, after every drop). Default on, with the defaults listed there.
+   */
+  resume?: PushResumeOptions | false;
 }
 
 /** Options fixed when the module is declared (also for `forRootAsync`): they shape the gateway class itself. */

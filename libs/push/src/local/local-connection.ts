@@ -1,5 +1,7 @@
 import type { WebSocket } from 'ws';
+import type { HistoryOffset } from '../history/history-offset';
 import type { PushSession } from '../interfaces/push-message.interface';
+import type { EncodedMessage } from '../message/encoded-message';
 import type { WriteQueue } from './connection-writes';
 import type { SocketWire } from './socket-writer';
 
@@ -11,7 +13,36 @@ export type ServerCloseReason =
   | 'destroyed'
   | 'shutdown'
   | 'payload-too-large'
-  | 'engine-unavailable';
+  | 'engine-unavailable'
+  /** Another socket resumed the connection with its token (this one is replaced; code 4001). */
+  | 'replaced'
+  /** A dropped resumable connection was not resumed within `resume.window`. */
+  | 'resume-expired';
+
+/**
+ * What a connection on the resumable protocol (the official client) has besides its bindings. Plain connections have
+ * none, so they cost nothing more.
+ */
+export interface ResumeState {
+  /** SHA-256 of the secret of the token the client holds now. */
+  secretHash: Buffer;
+  /**
+   * Where the connection joined each of its targets' histories: history key → that history's head when it joined
+   * (null: the target had no history then, so all of its current history came later). A replay never starts before
+   * it, whatever offset the client claims.
+   */
+  since: Map<string, HistoryOffset | null>;
+  /** While it is dropped and resumable: until when (ms); 0 while a socket is attached. */
+  detachedUntil: number;
+  /** While a resume replays its history: the frames that arrived for it meanwhile, written after the replay. */
+  pending: EncodedMessage[] | null;
+  /** The engine lost history that may concern it (its backend lost data): its next resume is not `recovered`. */
+  historyLost: boolean;
+  /** While dropped: the timer that ends it when the window passes. */
+  expiry: NodeJS.Timeout | null;
+  /** While dropped: ends it for good (the window passed, or the app closed it), with the reason. */
+  end: ((reason: ServerCloseReason) => void) | null;
+}
 
 const EMPTY_SESSION: PushSession = Object.freeze({});
 
@@ -41,12 +72,17 @@ export class LocalConnection {
   writes: WriteQueue | null = null;
   /** Set when the server decided to close it, with the code it used. */
   closedBy: { reason: ServerCloseReason; code: number } | null = null;
+  /** The resumable protocol's state, for a connection that negotiated it; null for a plain one. */
+  resume: ResumeState | null = null;
 
   constructor(
     /** The client_id. */
     readonly id: string,
-    /** The underlying ws socket. */
-    readonly socket: WebSocket,
+    /**
+     * The underlying ws socket. Replaced only when the connection is resumed on this node by a new socket (see
+     * `LocalRegistry.reattach`).
+     */
+    public socket: WebSocket,
     /** The peer address at accept time. */
     readonly remoteAddress?: string,
   ) {}

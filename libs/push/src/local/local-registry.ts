@@ -3,6 +3,7 @@ import { PushLimitExceededError } from '../errors/push.errors';
 import type { ClientInfo } from '../interfaces/client-info.interface';
 import type { EncodedMessage } from '../message/encoded-message';
 import type { PushMetrics } from '../push-metrics.service';
+import { resumableForm } from '../resume/push-protocol';
 import type { LocalConnection, ServerCloseReason } from './local-connection';
 import { controlFrameSize, SocketWriter, type SocketWriteMode } from './socket-writer';
 
@@ -29,6 +30,24 @@ export type MembershipListener = (kind: 'uid' | 'group', name: string, present: 
 /** Who a delivery goes to: any collection of connections; a Set or Map is recognised again when reused. */
 export type Audience = Iterable<LocalConnection> | ReadonlyMap<string, LocalConnection>;
 
+/** What one delivery did: frames written to sockets, and messages held in history for dropped resumable connections. */
+export interface DeliveryCount {
+  /** Written to a socket (or queued behind a resume's replay, which writes it next). */
+  delivered: number;
+  /** Not written, but in the history of a target of a dropped connection that may still resume (it gets it then). */
+  held: number;
+}
+
+/** How one write ended (see `writeNow`). */
+const enum Written {
+  No = 0,
+  Yes = 1,
+  Held = 2,
+}
+
+/** Frames a resuming connection may collect while its replay is read; past it the resume is cut (1013). */
+export const MAX_PENDING_RESUME_FRAMES = 10_000;
+
 interface DeliveryJob {
   source: Audience;
   version: number;
@@ -37,7 +56,8 @@ interface DeliveryJob {
   messages: EncodedMessage[];
   exclude: ReadonlySet<string> | null;
   delivered: number[];
-  waiters: ((delivered: number) => void)[];
+  held: number[];
+  waiters: ((count: DeliveryCount) => void)[];
   /** When each message's delivery started (`performance.now()`), only while deliveries are timed. */
   started?: number[];
   /** Instead of a delivery: something to run in order with the deliveries (a close after pushes). */
@@ -52,6 +72,7 @@ const EMPTY_JOB: Omit<DeliveryJob, 'task'> = {
   messages: [],
   exclude: null,
   delivered: [],
+  held: [],
   waiters: [],
 };
 
@@ -85,6 +106,8 @@ export class LocalRegistry {
   private queued = 0;
   private readonly maxQueued: number;
   private membership: MembershipListener | null = null;
+  /** Connections on the resumable protocol (attached or dropped): when none, engines keep no history. */
+  private resumable = 0;
 
   constructor(
     private readonly limits: LocalRegistryLimits,
@@ -121,6 +144,11 @@ export class LocalRegistry {
     return this.byGroup.size;
   }
 
+  /** Connections on the resumable protocol, attached or dropped and resumable. */
+  get resumableCount(): number {
+    return this.resumable;
+  }
+
   /**
    * Sets the one listener told when a uid or group gains its first member or loses its last one on this node
    * (null to stop). It runs synchronously inside the change, so it sees every transition in order.
@@ -133,6 +161,7 @@ export class LocalRegistry {
   add(conn: LocalConnection): void {
     this.version++;
     this.byId.set(conn.id, conn);
+    if (conn.resume) this.resumable++;
   }
 
   /** Removes a connection and every binding it had, and returns what it had. Idempotent. */
@@ -143,8 +172,81 @@ export class LocalRegistry {
       for (const group of [...conn.groups]) this.leave(conn, group);
       this.version++;
       this.byId.delete(conn.id);
+      if (conn.resume) {
+        this.resumable--;
+        if (conn.resume.expiry) clearTimeout(conn.resume.expiry);
+        conn.resume.expiry = null;
+      }
     }
     return info;
+  }
+
+  /**
+   * Marks a resumable connection whose socket dropped as detached until `until` (ms): it keeps its bindings, and
+   * pushes to it are held in history instead of written. `end` ends it for good: when the window passes without a
+   * resume (`resume-expired`), or when the app closes it meanwhile (see `endDetached`).
+   */
+  detach(conn: LocalConnection, until: number, end: (reason: ServerCloseReason) => void): void {
+    const resume = conn.resume;
+    if (!resume || !this.holds(conn)) return;
+    resume.detachedUntil = until;
+    resume.pending = null;
+    resume.end = end;
+    if (resume.expiry) clearTimeout(resume.expiry);
+    resume.expiry = setTimeout(() => this.endDetached(conn, 'resume-expired'), Math.max(0, until - Date.now()));
+    resume.expiry.unref();
+  }
+
+  /** Whether the connection is dropped and waiting to be resumed. */
+  isDetached(conn: LocalConnection): boolean {
+    return conn.resume !== null && conn.resume.detachedUntil !== 0;
+  }
+
+  /** Ends a detached connection for good (its `end` runs once); false when it is not detached. */
+  endDetached(conn: LocalConnection, reason: ServerCloseReason): boolean {
+    const resume = conn.resume;
+    if (!resume || resume.detachedUntil === 0 || !resume.end) return false;
+    const end = resume.end;
+    resume.end = null;
+    if (resume.expiry) clearTimeout(resume.expiry);
+    resume.expiry = null;
+    end(reason);
+    return true;
+  }
+
+  /**
+   * Gives a held resumable connection a new socket (a resume on this node keeps its client_id): pushes from now on
+   * collect in its `pending` frames until `release` writes them after the replay. The old socket, if still open, is
+   * cut by the caller first.
+   */
+  reattach(conn: LocalConnection, socket: WebSocket): void {
+    const resume = conn.resume!;
+    if (resume.expiry) clearTimeout(resume.expiry);
+    resume.expiry = null;
+    resume.end = null;
+    resume.detachedUntil = 0;
+    resume.pending = [];
+    conn.socket = socket;
+    conn.wire = undefined;
+    conn.closedBy = null;
+    conn.lastSeen = conn.lastPing = Date.now();
+  }
+
+  /**
+   * Ends a resume's replay: runs `replay` (which writes the welcome and the missed messages) in order with every
+   * delivery already queued, then writes the frames that arrived meanwhile, except those `keep` refuses (already
+   * replayed), and from then on writes to the socket directly.
+   */
+  release(conn: LocalConnection, replay: () => void, keep: (frame: EncodedMessage) => boolean): void {
+    this.inOrder(() => {
+      const resume = conn.resume;
+      if (!resume || resume.pending === null) return;
+      const pending = resume.pending;
+      resume.pending = null;
+      replay();
+      for (const frame of pending) if (keep(frame)) this.writeNow(conn, frame);
+      this.writer.flush();
+    });
   }
 
   /**
@@ -259,11 +361,18 @@ export class LocalRegistry {
   }
 
   /**
-   * Writes `message` to one socket now, ahead of any fan-out still in flight: for frames whose order against
-   * pushes does not matter (the init frame of a new connection, error replies). Returns true when queued.
+   * Writes a frame of the gateway's own to one socket now, as it is, ahead of any fan-out still in flight: for frames
+   * whose order against pushes does not matter (the init frame of a new connection, error replies, heartbeats), and
+   * which are control frames on the resumable protocol. Returns true when queued.
    */
   write(conn: LocalConnection, message: EncodedMessage): boolean {
-    return this.writeNow(conn, message);
+    return this.writeFrame(conn, message);
+  }
+
+  /** Runs `task` once every delivery queued before it is written (now, when none is). */
+  inOrder(task: () => void): void {
+    if (this.queue.length === 0) task();
+    else this.queue.push({ ...EMPTY_JOB, task });
   }
 
   /**
@@ -275,18 +384,21 @@ export class LocalRegistry {
     targets: Audience,
     message: EncodedMessage,
     exclude?: ReadonlySet<string> | null,
-  ): number | Promise<number> {
+  ): DeliveryCount | Promise<DeliveryCount> {
     const size = sizeOf(targets);
     if (this.queue.length === 0 && size !== undefined && size <= this.chunk) {
       // The clock is read only while someone observes durations (a Prometheus histogram), and not for nobody.
       const started = this.metrics.timingFanouts && size > 0 ? performance.now() : -1;
       let delivered = 0;
+      let held = 0;
       for (const conn of targets instanceof Map ? targets.values() : (targets as Iterable<LocalConnection>)) {
         if (exclude && exclude.has(conn.id)) continue;
-        if (this.writeNow(conn, message)) delivered++;
+        const written = this.writeNow(conn, message);
+        if (written === Written.Yes) delivered++;
+        else if (written === Written.Held) held++;
       }
       if (started >= 0) this.metrics.recordFanout((performance.now() - started) / 1000);
-      return delivered;
+      return { delivered, held };
     }
     return this.enqueue(targets, message, exclude ?? null);
   }
@@ -305,7 +417,7 @@ export class LocalRegistry {
     targets: Audience,
     message: EncodedMessage,
     exclude: ReadonlySet<string> | null,
-  ): Promise<number> {
+  ): Promise<DeliveryCount> {
     const last = this.queue[this.queue.length - 1];
     const merges =
       last !== undefined &&
@@ -326,7 +438,7 @@ export class LocalRegistry {
     }
     this.queued += list.length;
     const started = this.metrics.timingFanouts && list.length > 0 ? performance.now() : -1;
-    return new Promise<number>((resolve) => {
+    return new Promise<DeliveryCount>((resolve) => {
       // Back-to-back pushes to the same unchanged audience share one job, so each socket receives them in one
       // write (the burst case: 20 sends to one group leave as one syscall per member, not twenty).
       if (merges) {
@@ -344,6 +456,7 @@ export class LocalRegistry {
         messages: [message],
         exclude,
         delivered: [0],
+        held: [0],
         waiters: [resolve],
         ...(started >= 0 ? { started: [started] } : {}),
       });
@@ -370,8 +483,9 @@ export class LocalRegistry {
         const conn = job.targets[i];
         if (job.exclude && job.exclude.has(conn.id)) continue;
         for (let m = 0; m < perTarget; m++) {
-          if (job.delivered[m] === undefined) job.delivered[m] = 0;
-          if (this.writeNow(conn, job.messages[m])) job.delivered[m]++;
+          const written = this.writeNow(conn, job.messages[m]);
+          if (written === Written.Yes) job.delivered[m] = (job.delivered[m] ?? 0) + 1;
+          else if (written === Written.Held) job.held[m] = (job.held[m] ?? 0) + 1;
         }
       }
       budget -= (end - job.index) * perTarget;
@@ -379,7 +493,7 @@ export class LocalRegistry {
       job.index = end;
       if (job.index >= job.targets.length) {
         this.queue.shift();
-        job.waiters.forEach((resolve, m) => resolve(job.delivered[m] ?? 0));
+        job.waiters.forEach((resolve, m) => resolve({ delivered: job.delivered[m] ?? 0, held: job.held[m] ?? 0 }));
         if (job.started) this.recordDurations(job.started);
       }
     }
@@ -414,12 +528,39 @@ export class LocalRegistry {
     return false;
   }
 
-  private writeNow(conn: LocalConnection, message: EncodedMessage): boolean {
+  /**
+   * Writes an app's message to one connection: as it is to a plain connection, in its envelope to a resumable one.
+   * A dropped resumable connection is not written: the message is held for it when it is in a history (its envelope
+   * carries the entry), and lost for it otherwise. A resuming one collects it until its replay is written.
+   */
+  private writeNow(conn: LocalConnection, message: EncodedMessage): Written {
+    const resume = conn.resume;
+    if (resume !== null) {
+      const form = resumableForm(message);
+      if (resume.detachedUntil !== 0) return form.entry !== null ? Written.Held : Written.No;
+      if (resume.pending !== null) return this.collect(conn, resume.pending, form);
+      message = form;
+    }
+    return this.writeFrame(conn, message) ? Written.Yes : Written.No;
+  }
+
+  private writeFrame(conn: LocalConnection, message: EncodedMessage): boolean {
     if (conn.socket.readyState !== WebSocket.OPEN) return false;
     if (!this.fits(conn, message.byteLength)) return false;
     this.writer.write(conn, message);
     this.metrics.framesDelivered++;
     return true;
+  }
+
+  /** Keeps a frame for a resuming connection; one that collects too many is cut (1013) and may resume again. */
+  private collect(conn: LocalConnection, pending: EncodedMessage[], frame: EncodedMessage): Written {
+    if (pending.length >= MAX_PENDING_RESUME_FRAMES) {
+      this.metrics.slowConsumerDrops++;
+      this.close(conn, 1013, 'slow-consumer');
+      return Written.No;
+    }
+    pending.push(frame);
+    return Written.Yes;
   }
 
   /**
@@ -431,8 +572,8 @@ export class LocalRegistry {
   close(conn: LocalConnection, code: number, reason: ServerCloseReason, finalMessage?: EncodedMessage | null): boolean {
     const socket = conn.socket;
     if (socket.readyState !== WebSocket.OPEN && socket.readyState !== WebSocket.CONNECTING) return false;
-    if (this.queue.length > 0 && reason === 'closed-by-server') {
-      this.queue.push({ ...EMPTY_JOB, task: () => this.closeNow(conn, code, reason, finalMessage) });
+    if (reason === 'closed-by-server') {
+      this.inOrder(() => void this.closeNow(conn, code, reason, finalMessage));
       return true;
     }
     return this.closeNow(conn, code, reason, finalMessage);

@@ -42,6 +42,19 @@ const LIMIT_CODES = {
   fanoutQueue: 'fanout_queue_full',
 } as const satisfies Record<keyof PushMetrics['limitRefusals'], string>;
 
+/** `resumes` keys → the `event` label of `resume_events_total`. */
+const RESUME_EVENTS = {
+  detached: 'detached',
+  succeeded: 'resumed',
+  unrecovered: 'unrecovered',
+  refused: 'refused',
+  retried: 'retry_later',
+  replaced: 'replaced',
+  expired: 'expired',
+  badHellos: 'bad_hello',
+  replayedMessages: 'replayed_message',
+} as const satisfies Record<keyof PushMetrics['resumes'], string>;
+
 type Reading = (metrics: PushMetrics) => number;
 
 /** Gauges: what this node holds at scrape time. */
@@ -139,6 +152,7 @@ export function registerPushMetrics(
     ...COUNTERS.map(([name]) => prefix + name),
     `${prefix}upgrades_refused_total`,
     `${prefix}limit_refusals_total`,
+    `${prefix}resume_events_total`,
     `${prefix}fanout_duration_seconds`,
   ];
   const taken = names.filter((name) => registry.getSingleMetric(name) !== undefined);
@@ -186,6 +200,19 @@ export function registerPushMetrics(
     collect() {
       this.reset();
       for (const [key, limit] of entries(LIMIT_CODES)) this.inc({ limit }, metrics.limitRefusals[key]);
+    },
+  });
+  new Counter({
+    name: `${prefix}resume_events_total`,
+    help:
+      'Resume and recovery, by event: detached (a resumable connection dropped and is kept), resumed, unrecovered ' +
+      '(resumed but told recovered: false), refused, retry_later (1013), replaced (4001), expired (window passed), ' +
+      'bad_hello (1008), replayed_message.',
+    labelNames: ['event'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [key, event] of entries(RESUME_EVENTS)) this.inc({ event }, metrics.resumes[key]);
     },
   });
   const durations = new Histogram({

@@ -43,7 +43,7 @@ describe('node stats', () => {
       await engine.bindUid(conns[0].id, 'ann');
       await engine.bindUid(conns[1].id, 'ann');
       await engine.joinGroup(conns[2].id, 'room');
-      expect(await engine.sendToAll(EncodedMessage.encode('hi'), null)).toBe(3);
+      expect(await engine.sendToAll(EncodedMessage.encode('hi'), null)).toEqual({ delivered: 3, held: 0 });
       metrics.rejectedUpgrades.origin = 2;
       metrics.rejectedUpgrades.capacity = 1;
       metrics.limitRefusals.session = 4;

@@ -1,3 +1,4 @@
+import type { SendResult } from '../interfaces/send-result.interface';
 import { MemoryEngine } from '../engine/memory.engine';
 import type { EncodedMessage } from '../message/encoded-message';
 import type { ContractTestFramework } from './contract-test-framework';
@@ -76,7 +77,7 @@ const failed = (results: CaseResult[]) => results.filter((r) => r.error !== unde
 
 /** Delivers to the connections of the first uid only: a bug only a multi-uid send shows. */
 class FirstUidOnlyEngine extends MemoryEngine {
-  override sendToUids(uids: string[], message: EncodedMessage): Promise<number> {
+  override sendToUids(uids: string[], message: EncodedMessage): Promise<SendResult> {
     return super.sendToUids(uids.slice(0, 1), message);
   }
 }

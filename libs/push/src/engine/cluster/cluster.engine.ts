@@ -3,6 +3,7 @@ import { isPushError, PushClientNotFoundError, PushEngineUnavailableError } from
 import { createNodeId, nodeIdOf } from '../../identity/client-id';
 import type { ClientInfo } from '../../interfaces/client-info.interface';
 import type { PushSession } from '../../interfaces/push-message.interface';
+import type { SendResult } from '../../interfaces/send-result.interface';
 import { serialWrite, serialWriteAll } from '../../local/connection-writes';
 import type { LocalConnection } from '../../local/local-connection';
 import type { LocalRegistry } from '../../local/local-registry';
@@ -233,11 +234,11 @@ export abstract class ClusterEngine extends PushEngine {
 
   // ---- send ----------------------------------------------------------------------------------------------------
 
-  async sendToClient(clientId: string, message: EncodedMessage): Promise<number> {
+  async sendToClient(clientId: string, message: EncodedMessage): Promise<SendResult> {
     return this.sendToClients([clientId], message, null);
   }
 
-  async sendToClients(clientIds: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
+  async sendToClients(clientIds: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult> {
     const byNode = new Map<string, string[]>();
     const mine: string[] = [];
     for (const id of new Set(clientIds)) {
@@ -251,7 +252,7 @@ export abstract class ClusterEngine extends PushEngine {
       }
     }
     const local = this.local.deliverToClients(mine, message, null);
-    if (byNode.size === 0) return local.delivered;
+    if (byNode.size === 0) return { ...(await local.count) };
     return this.fanoutEach(
       local,
       [...byNode].map(([node, ids]) => ({
@@ -261,7 +262,7 @@ export abstract class ClusterEngine extends PushEngine {
     );
   }
 
-  async sendToUids(uids: string[], message: EncodedMessage): Promise<number> {
+  async sendToUids(uids: string[], message: EncodedMessage): Promise<SendResult> {
     const unique = [...new Set(uids)];
     const local = this.local.deliverToUids(unique, message);
     const payload = this.messaging.encodePush(message);
@@ -274,7 +275,7 @@ export abstract class ClusterEngine extends PushEngine {
     );
   }
 
-  async sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
+  async sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult> {
     const unique = [...new Set(groups)];
     const local = this.local.deliverToGroups(unique, message, exclude);
     const excluded = exclude ? [...exclude] : [];
@@ -297,7 +298,7 @@ export abstract class ClusterEngine extends PushEngine {
     });
   }
 
-  async sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<number> {
+  async sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult> {
     const local = this.local.deliverToAll(message, exclude);
     const excluded = exclude ? [...exclude] : [];
     const payload = this.messaging.encodePush(message, { x: excluded });
@@ -588,15 +589,16 @@ export abstract class ClusterEngine extends PushEngine {
    * the count is what this node delivered plus the members the index knows elsewhere (`remote` counts the whole
    * cluster, this node's members included).
    */
-  private async fanout(local: LocalDelivery, remote: () => Promise<number>): Promise<number> {
+  private async fanout(local: LocalDelivery, remote: () => Promise<number>): Promise<SendResult> {
     let total: number;
     try {
       total = await remote();
     } catch (error) {
       this.failed(error);
-      throw this.unavailable(error, await local.delivered);
+      throw this.unavailable(error, (await local.count).delivered);
     }
-    return (await local.delivered) + Math.max(0, total - local.members);
+    const here = await local.count;
+    return { delivered: here.delivered + Math.max(0, total - local.members), held: here.held };
   }
 
   /**
@@ -605,7 +607,10 @@ export abstract class ClusterEngine extends PushEngine {
    * that answered, the members the index knows elsewhere (`here`: this node's own members of it); when one failed,
    * the 503 carries that count as `delivered`, so a caller that sends again knows what already went out.
    */
-  private async fanoutEach(local: LocalDelivery, targets: { count: Promise<number>; here: number }[]): Promise<number> {
+  private async fanoutEach(
+    local: LocalDelivery,
+    targets: { count: Promise<number>; here: number }[],
+  ): Promise<SendResult> {
     const results = await Promise.allSettled(targets.map((target) => target.count));
     let elsewhere = 0;
     let failure: unknown;
@@ -613,8 +618,9 @@ export abstract class ClusterEngine extends PushEngine {
       if (result.status === 'fulfilled') elsewhere += Math.max(0, result.value - targets[i].here);
       else failure ??= result.reason;
     });
-    const delivered = (await local.delivered) + elsewhere;
-    if (failure === undefined) return delivered;
+    const here = await local.count;
+    const delivered = here.delivered + elsewhere;
+    if (failure === undefined) return { delivered, held: here.held };
     this.failed(failure);
     throw this.unavailable(failure, delivered, elsewhere > 0);
   }
