@@ -6,6 +6,7 @@ import { LoginController } from './auth/login.controller';
 import { LoginCookie } from './auth/login-cookie';
 import { dashboardControllers } from './dashboard/dashboard.controller';
 import { DemoPageController } from './demo/demo-page.controller';
+import { PushClientScriptController } from './demo/push-client-script.controller';
 import { AppValidationPipe } from './http/validation/app-validation.pipe';
 import { OpsModule } from './ops/ops.module';
 import { BindController } from './push-demo/bind.controller';
@@ -22,6 +23,7 @@ export class AppModule {
       imports: [PushModule.forRoot({ ...config.push, isGlobal: true }), OpsModule],
       controllers: [
         DemoPageController,
+        PushClientScriptController,
         LoginController,
         BindController,
         MessageController,

@@ -140,7 +140,7 @@ describe('example app security', () => {
       const bob = new HttpClient(t.baseUrl);
       expect((await bob.post('/login', { uid: 'bob' }, same)).status).toBe(200);
       expect((await bob.post('/bind', { client_id: tab.clientId }, same)).status).toBe(200);
-      expect((await bob.post('/send', { uid: 'bob', message: 'hi' }, same)).body).toEqual({ delivered: 1 });
+      expect((await bob.post('/send', { uid: 'bob', message: 'hi' }, same)).body).toEqual({ delivered: 1, held: 0 });
       expect(await tab.next()).toEqual({ type: 'message', from: 'bob', data: 'hi' });
       expect((await bob.post('/logout', {}, same)).status).toBe(200);
     });
@@ -149,7 +149,7 @@ describe('example app security', () => {
       const tab = await connect();
       const tool = await new HttpClient(t.baseUrl).login('ops');
       expect((await tool.post('/bind', { client_id: tab.clientId })).status).toBe(200);
-      expect((await tool.post('/send', { uid: 'ops', message: 'from a script' })).body).toEqual({ delivered: 1 });
+      expect((await tool.post('/send', { uid: 'ops', message: 'from a script' })).body).toEqual({ delivered: 1, held: 0 });
       expect(await tab.next()).toEqual({ type: 'message', from: 'ops', data: 'from a script' });
     });
 

@@ -179,7 +179,7 @@ describe(`cluster: real node processes (two gateway nodes + a push-only node) on
   const expectNothingMore = async (...tabs: TestClient[]) => {
     for (const tab of tabs) {
       const marker = { marker: ++markers };
-      expect((await send({ client_id: tab.clientId }, marker)).body).toEqual({ delivered: 1 });
+      expect((await send({ client_id: tab.clientId }, marker)).body).toEqual({ delivered: 1, held: 0 });
       expect(await tab.next()).toEqual(pushed(marker));
     }
   };
@@ -257,31 +257,31 @@ describe(`cluster: real node processes (two gateway nodes + a push-only node) on
       }
 
       // uid: both of alice's tabs (one per gateway node), one copy each.
-      expect(await send({ uid: 'alice' }, 'to alice')).toEqual({ status: 200, body: { delivered: 2 } });
+      expect(await send({ uid: 'alice' }, 'to alice')).toEqual({ status: 200, body: { delivered: 2, held: 0 } });
       expect(await aliceA.next()).toEqual(pushed('to alice'));
       expect(await aliceB.next()).toEqual(pushed('to alice'));
 
       // group: 'room' has alice's tab on A and bob's on B; 'a-only' only carol's tab on A.
-      expect(await send({ group: 'room' }, 'to room', 'bob')).toEqual({ status: 200, body: { delivered: 2 } });
+      expect(await send({ group: 'room' }, 'to room', 'bob')).toEqual({ status: 200, body: { delivered: 2, held: 0 } });
       expect(await aliceA.next()).toEqual(pushed('to room', 'bob'));
       expect(await bobB.next()).toEqual(pushed('to room', 'bob'));
-      expect(await send({ group: 'a-only' }, 'to a-only')).toEqual({ status: 200, body: { delivered: 1 } });
+      expect(await send({ group: 'a-only' }, 'to a-only')).toEqual({ status: 200, body: { delivered: 1, held: 0 } });
       expect(await carolA.next()).toEqual(pushed('to a-only'));
 
       // all: every connection of the cluster, bound or not.
-      expect(await send({ all: true }, 'to everyone')).toEqual({ status: 200, body: { delivered: 5 } });
+      expect(await send({ all: true }, 'to everyone')).toEqual({ status: 200, body: { delivered: 5, held: 0 } });
       for (const tab of [aliceA, aliceB, bobB, carolA, anonB]) expect(await tab.next()).toEqual(pushed('to everyone'));
 
       // A send from a gateway node reaches the other gateway node's tab too (and its own, once).
-      expect(await send({ uid: 'alice' }, 'from A', 'bob', A)).toEqual({ status: 200, body: { delivered: 2 } });
+      expect(await send({ uid: 'alice' }, 'from A', 'bob', A)).toEqual({ status: 200, body: { delivered: 2, held: 0 } });
       expect(await aliceA.next()).toEqual(pushed('from A', 'bob'));
       expect(await aliceB.next()).toEqual(pushed('from A', 'bob'));
 
       // Sends from a gateway node that holds some recipients itself: local ones once, remote ones once, counted once.
-      expect(await send({ group: 'room' }, 'room from B', 'alice', B)).toEqual({ status: 200, body: { delivered: 2 } });
+      expect(await send({ group: 'room' }, 'room from B', 'alice', B)).toEqual({ status: 200, body: { delivered: 2, held: 0 } });
       expect(await aliceA.next()).toEqual(pushed('room from B', 'alice'));
       expect(await bobB.next()).toEqual(pushed('room from B', 'alice'));
-      expect(await send({ all: true }, 'all from A', 'alice', A)).toEqual({ status: 200, body: { delivered: 5 } });
+      expect(await send({ all: true }, 'all from A', 'alice', A)).toEqual({ status: 200, body: { delivered: 5, held: 0 } });
       for (const tab of [aliceA, aliceB, bobB, carolA, anonB]) {
         expect(await tab.next()).toEqual(pushed('all from A', 'alice'));
       }
@@ -307,12 +307,12 @@ describe(`cluster: real node processes (two gateway nodes + a push-only node) on
       expect((await presence('bob')).body).toEqual({ uid: 'bob', online: true, connections: 1 });
 
       // B's clients are still served from C, with counts that no longer include A's dead tabs.
-      expect(await send({ uid: 'alice' }, 'alice after A died')).toEqual({ status: 200, body: { delivered: 1 } });
+      expect(await send({ uid: 'alice' }, 'alice after A died')).toEqual({ status: 200, body: { delivered: 1, held: 0 } });
       expect(await aliceB.next()).toEqual(pushed('alice after A died'));
-      expect(await send({ group: 'room' }, 'room after A died')).toEqual({ status: 200, body: { delivered: 1 } });
+      expect(await send({ group: 'room' }, 'room after A died')).toEqual({ status: 200, body: { delivered: 1, held: 0 } });
       expect(await bobB.next()).toEqual(pushed('room after A died'));
-      expect(await send({ group: 'a-only' }, 'nobody left')).toEqual({ status: 200, body: { delivered: 0 } });
-      expect(await send({ all: true }, 'all after A died')).toEqual({ status: 200, body: { delivered: 3 } });
+      expect(await send({ group: 'a-only' }, 'nobody left')).toEqual({ status: 200, body: { delivered: 0, held: 0 } });
+      expect(await send({ all: true }, 'all after A died')).toEqual({ status: 200, body: { delivered: 3, held: 0 } });
       for (const tab of [aliceB, bobB, anonB]) expect(await tab.next()).toEqual(pushed('all after A died'));
       await expectNothingMore(aliceB, bobB, anonB);
     }),
@@ -354,19 +354,19 @@ describe(`cluster: real node processes (two gateway nodes + a push-only node) on
         // Group membership was restored too: a group send from C reaches B's member, with the right count.
         // Nodes publish their connections again only once their subscriber is back and re-subscribed, so a count
         // of 1 here means B is listening (a regression would answer 1 and lose the frame).
-        expect(await send({ group: 'room' }, 'room after outage')).toEqual({ status: 200, body: { delivered: 1 } });
+        expect(await send({ group: 'room' }, 'room after outage')).toEqual({ status: 200, body: { delivered: 1, held: 0 } });
         expect(await bobB.next()).toEqual(pushed('room after outage'));
         // Cross-node delivery from C to uids and to everyone.
-        expect(await send({ uid: 'alice' }, 'alice after outage')).toEqual({ status: 200, body: { delivered: 1 } });
+        expect(await send({ uid: 'alice' }, 'alice after outage')).toEqual({ status: 200, body: { delivered: 1, held: 0 } });
         expect(await aliceB.next()).toEqual(pushed('alice after outage'));
-        expect(await send({ all: true }, 'all after outage')).toEqual({ status: 200, body: { delivered: 3 } });
+        expect(await send({ all: true }, 'all after outage')).toEqual({ status: 200, body: { delivered: 3, held: 0 } });
         for (const tab of bTabs) expect(await tab.next()).toEqual(pushed('all after outage'));
 
         // Requests to the holder node work again (C → B and B's reply → C): join and leave a group through C.
         const joined = await viaC('bob', '/join', bobB, 'later');
         expect(joined.body).toEqual({ client_id: bobB.clientId, groups: expect.arrayContaining(['room', 'later']) });
         expect(joined.body.groups).toHaveLength(2);
-        expect(await send({ group: 'later' }, 'to later')).toEqual({ status: 200, body: { delivered: 1 } });
+        expect(await send({ group: 'later' }, 'to later')).toEqual({ status: 200, body: { delivered: 1, held: 0 } });
         expect(await bobB.next()).toEqual(pushed('to later'));
         expect((await viaC('bob', '/leave', bobB, 'later')).body).toEqual({ client_id: bobB.clientId, groups: ['room'] });
 
@@ -388,7 +388,7 @@ describe(`cluster: real node processes (two gateway nodes + a push-only node) on
       ok('bind dave on D', await viaC('dave', '/bind', dave1, 'd-room'));
       ok('bind dave on D', await viaC('dave', '/bind', dave2));
       expect(await stats()).toEqual({ status: 200, body: { clients: 5, uids: 3, groups: 2 } });
-      expect(await send({ uid: 'dave' }, 'to dave')).toEqual({ status: 200, body: { delivered: 2 } });
+      expect(await send({ uid: 'dave' }, 'to dave')).toEqual({ status: 200, body: { delivered: 2, held: 0 } });
       expect(await dave1.next()).toEqual(pushed('to dave'));
       expect(await dave2.next()).toEqual(pushed('to dave'));
 
@@ -401,10 +401,10 @@ describe(`cluster: real node processes (two gateway nodes + a push-only node) on
       // No wait for the TTL: the node removed its own entries before exiting.
       expect(await stats()).toEqual({ status: 200, body: { clients: 3, uids: 2, groups: 1 } });
       expect((await presence('dave')).body).toEqual({ uid: 'dave', online: false, connections: 0 });
-      expect(await send({ uid: 'dave' }, 'dave is gone')).toEqual({ status: 200, body: { delivered: 0 } });
+      expect(await send({ uid: 'dave' }, 'dave is gone')).toEqual({ status: 200, body: { delivered: 0, held: 0 } });
 
       // The rest of the cluster is untouched.
-      expect(await send({ all: true }, 'all after D left')).toEqual({ status: 200, body: { delivered: 3 } });
+      expect(await send({ all: true }, 'all after D left')).toEqual({ status: 200, body: { delivered: 3, held: 0 } });
       for (const tab of [aliceB, bobB, anonB]) expect(await tab.next()).toEqual(pushed('all after D left'));
       await expectNothingMore(aliceB, bobB, anonB);
     }),

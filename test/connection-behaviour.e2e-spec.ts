@@ -217,7 +217,7 @@ describe('connection behaviour', () => {
       expect(await push.sendToAll('nobody here')).toBe(0);
       expect(await push.getAllClientIdCount()).toBe(0);
       const alice = await new HttpClient(t.baseUrl).login('alice');
-      expect((await alice.post('/send', { uid: 'bob', message: 'x' })).body).toEqual({ delivered: 0 });
+      expect((await alice.post('/send', { uid: 'bob', message: 'x' })).body).toEqual({ delivered: 0, held: 0 });
     });
   });
 });

@@ -122,7 +122,7 @@ describe('GET /metrics (memory engine)', () => {
     expect((await http.post('/bind', { client_id: b.clientId })).status).toBe(200);
     // maxGroupsPerConnection is 1: a second group is refused with 409 and counted.
     expect((await http.post('/join', { client_id: a.clientId, group: 'second' })).status).toBe(409);
-    expect((await http.post('/send', { uid: 'alice', message: 'hi' })).body).toEqual({ delivered: 2 });
+    expect((await http.post('/send', { uid: 'alice', message: 'hi' })).body).toEqual({ delivered: 2, held: 0 });
     expect(await a.next()).toMatchObject({ data: 'hi' });
     expect(await b.next()).toMatchObject({ data: 'hi' });
 

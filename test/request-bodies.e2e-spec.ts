@@ -157,7 +157,7 @@ describe('request bodies (example app): exact answers', () => {
       body: { client_id: tab.clientId, uid: 'alice', groups: ['room'] },
     });
     const sent = await alice.post('/send', { client_id: tab.clientId, message: 'hi', extra: [1, 2], uid: undefined });
-    expect({ status: sent.status, body: sent.body }).toEqual({ status: 200, body: { delivered: 1 } });
+    expect({ status: sent.status, body: sent.body }).toEqual({ status: 200, body: { delivered: 1, held: 0 } });
     expect(await tab.next()).toEqual({ type: 'message', from: 'alice', data: 'hi' });
   });
 
@@ -175,7 +175,7 @@ describe('request bodies (example app): exact answers', () => {
     for (const message of messages) {
       const frame = new Promise<string>((resolve) => tab.socket.once('message', (data) => resolve(data.toString())));
       const res = await alice.post('/send', null, { raw: `{"uid":"alice","message":${message}}` });
-      expect({ status: res.status, body: res.body }).toEqual({ status: 200, body: { delivered: 1 } });
+      expect({ status: res.status, body: res.body }).toEqual({ status: 200, body: { delivered: 1, held: 0 } });
       // Compared as JSON text, so an own "__proto__" key counts like any other.
       expect(await frame).toBe(`{"type":"message","from":"alice","data":${message}}`);
     }
@@ -189,7 +189,7 @@ describe('request bodies (example app): exact answers', () => {
     const message = `${'['.repeat(3000)}${']'.repeat(3000)}`;
     const frame = new Promise<string>((resolve) => tab.socket.once('message', (data) => resolve(data.toString())));
     const res = await alice.post('/send', null, { raw: `{"uid":"alice","message":${message}}` });
-    expect({ status: res.status, body: res.body }).toEqual({ status: 200, body: { delivered: 1 } });
+    expect({ status: res.status, body: res.body }).toEqual({ status: 200, body: { delivered: 1, held: 0 } });
     expect(await frame).toBe(`{"type":"message","from":"alice","data":${message}}`);
   });
 

@@ -44,7 +44,7 @@ describe('seed flow (example app, memory engine)', () => {
     expect((await bob.post('/bind', { client_id: bobTab.clientId })).status).toBe(200);
 
     const sent = await bob.post('/send', { uid: 'alice', message: 'hi alice' });
-    expect(sent).toMatchObject({ status: 200, body: { delivered: 2 } });
+    expect(sent).toMatchObject({ status: 200, body: { delivered: 2, held: 0 } });
     const expected = { type: 'message', from: 'bob', data: 'hi alice' };
     expect(await aliceTab1.next()).toEqual(expected);
     expect(await aliceTab2.next()).toEqual(expected);
@@ -62,6 +62,7 @@ describe('seed flow (example app, memory engine)', () => {
     await carol.post('/bind', { client_id: tab.clientId });
     expect((await carol.post('/send', { uid: 'carol', message: 'from a form' }, { form: true })).body).toEqual({
       delivered: 1,
+      held: 0,
     });
     expect(await tab.next()).toEqual({ type: 'message', from: 'carol', data: 'from a form' });
     await carol.post('/send', { uid: 'carol', message: { text: 'rich', n: [1, 2] } });
@@ -76,7 +77,7 @@ describe('seed flow (example app, memory engine)', () => {
     await erin.post('/bind', { client_id: tab.clientId });
     expect(await t.push.getUidByClientId(tab.clientId)).toBe('erin');
     expect(await t.push.isUidOnline('dave')).toBe(false);
-    expect((await dave.post('/send', { uid: 'dave', message: 'x' })).body).toEqual({ delivered: 0 });
+    expect((await dave.post('/send', { uid: 'dave', message: 'x' })).body).toEqual({ delivered: 0, held: 0 });
   });
 
   it('joins and leaves groups over HTTP, and a group send reaches members only', async () => {
@@ -89,11 +90,11 @@ describe('seed flow (example app, memory engine)', () => {
       client_id: theirs.clientId,
       groups: ['room'],
     });
-    expect((await gina.post('/send', { group: 'room', message: 'to room' })).body).toEqual({ delivered: 2 });
+    expect((await gina.post('/send', { group: 'room', message: 'to room' })).body).toEqual({ delivered: 2, held: 0 });
     expect(await mine.next()).toMatchObject({ data: 'to room' });
     expect(await theirs.next()).toMatchObject({ data: 'to room' });
     expect((await hal.post('/leave', { client_id: theirs.clientId, group: 'room' })).body.groups).toEqual([]);
-    expect((await gina.post('/send', { group: 'room', message: 'again' })).body).toEqual({ delivered: 1 });
+    expect((await gina.post('/send', { group: 'room', message: 'again' })).body).toEqual({ delivered: 1, held: 0 });
     expect(await mine.next()).toMatchObject({ data: 'again' });
     await t.push.sendToClient(theirs.clientId, 'marker');
     expect(await theirs.next()).toBe('marker');

@@ -1,5 +1,5 @@
 import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
-import { PushService, type JsonValue } from 'nest-push-channel';
+import { PushService, type JsonValue, type PushTarget, type SendResult } from 'nest-push-channel';
 import { CurrentUid } from '../auth/current-uid.decorator';
 import { LoggedInGuard } from '../auth/logged-in.guard';
 import { SendDto, sendTarget } from './dto/send.dto';
@@ -13,6 +13,20 @@ export type ChatPush = {
   data: JsonValue;
 };
 
+/** The `PushService.send` target a validated body chose. */
+function targetOf(body: SendDto): PushTarget {
+  switch (sendTarget(body)) {
+    case 'uid':
+      return { uid: body.uid! };
+    case 'group':
+      return { group: body.group! };
+    case 'client_id':
+      return { clientId: body.client_id! };
+    case 'all':
+      return { all: true };
+  }
+}
+
 /** Business code that notifies people: here, a user sends a message to a uid, a group, a client or everyone. */
 @Controller()
 @UseGuards(LoggedInGuard)
@@ -21,27 +35,14 @@ export class MessageController {
 
   /**
    * `POST /send` with exactly one of `uid`, `group`, `client_id` or `all: true`, plus `message` (see `SendDto`).
-   * Answers `{"delivered": n}`: how many connections received it.
+   * Answers `{"delivered": n, "held": m}`: how many connections it was written to, and how many dropped connections
+   * of the official client it is held for (they receive it if they resume within the window).
    */
   @Post('send')
   @HttpCode(200)
-  async send(@Body() body: SendDto, @CurrentUid() from: string): Promise<{ delivered: number }> {
+  async send(@Body() body: SendDto, @CurrentUid() from: string): Promise<SendResult> {
     const push: ChatPush = { type: 'message', from, data: body.message };
-    let delivered: number;
-    switch (sendTarget(body)) {
-      case 'uid':
-        delivered = await this.push.sendToUid(body.uid!, push);
-        break;
-      case 'group':
-        delivered = await this.push.sendToGroup(body.group!, push);
-        break;
-      case 'client_id':
-        delivered = await this.push.sendToClient(body.client_id!, push);
-        break;
-      case 'all':
-        delivered = await this.push.sendToAll(push);
-        break;
-    }
-    return { delivered };
+    const { delivered, held } = await this.push.send(targetOf(body), push);
+    return { delivered, held };
   }
 }

@@ -42,10 +42,13 @@ export class TestClient {
     return client;
   }
 
-  /** Opens a socket without consuming anything. Rejects with the HTTP status when the upgrade is refused. */
-  static open(url: string, options: ClientOptions = {}): Promise<TestClient> {
+  /**
+   * Opens a socket without consuming anything. Rejects with the HTTP status when the upgrade is refused. `protocols`
+   * are offered as WebSocket subprotocols (e.g. the resumable protocol, `nest-push.v1`).
+   */
+  static open(url: string, options: ClientOptions = {}, protocols?: string[]): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, options);
+      const socket = protocols ? new WebSocket(url, protocols, options) : new WebSocket(url, options);
       const client = new TestClient(socket);
       socket.once('open', () => resolve(client));
       socket.once('unexpected-response', (_req, res) => {

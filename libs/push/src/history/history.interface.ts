@@ -26,8 +26,13 @@ export interface HistoryEntry {
    * them receives it once, through the first one it is in (live and on replay alike).
    */
   targets: readonly string[] | null;
-  /** When it was added (ms since the epoch, the history's clock). */
+  /** When it was added (ms since the epoch, the history's clock): what `maxAge` is measured against. */
   at: number;
+  /**
+   * Its place among the entries of every history of the same store, for merging several targets' histories in send
+   * order (the memory engine numbers every append of the process; the Redis engine uses its stream ids' times).
+   */
+  order: number;
 }
 
 /** A replay asked of one target's history for one connection. */

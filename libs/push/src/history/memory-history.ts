@@ -76,6 +76,8 @@ export class MemoryHistory {
   private total = 0;
   /** When a target was last dropped for room rather than for age (ms; 0: never). */
   private forcedAt = 0;
+  /** Appends so far, across all targets: every entry's `order`. */
+  private appends = 0;
 
   constructor(
     private readonly limits: HistoryLimits,
@@ -108,7 +110,7 @@ export class MemoryHistory {
       this.total += RING_OVERHEAD;
     }
     this.rings.set(key, ring);
-    const entry: HistoryEntry = { n: ++ring.n, message, exclude, targets, at: now };
+    const entry: HistoryEntry = { n: ++ring.n, message, exclude, targets, at: now, order: ++this.appends };
     const size = sizeOf(message);
     ring.push(entry, size);
     ring.last = now;

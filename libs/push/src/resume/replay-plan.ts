@@ -25,7 +25,7 @@ interface Cursor {
 
 /**
  * Merges what a resuming connection missed in each of its targets' histories into one sequence: each target's
- * entries keep their order, and across targets the older entry goes first. An entry is skipped when the send
+ * entries keep their order, and across targets the one sent first goes first (by `order`). An entry is skipped when the send
  * excluded the connection (`excludedId`, the client_id it had then), and when it is a send to several groups of which
  * this is not the first one the connection is in (it gets it through that one: `memberOf` holds its history keys).
  */
@@ -49,7 +49,7 @@ export function planReplay(
     let next: Cursor | null = null;
     for (const cursor of cursors) {
       if (cursor.index >= cursor.entries.length) continue;
-      if (!next || cursor.entries[cursor.index].at < next.entries[next.index].at) next = cursor;
+      if (!next || cursor.entries[cursor.index].order < next.entries[next.index].order) next = cursor;
     }
     if (!next) break;
     const entry = next.entries[next.index++];
