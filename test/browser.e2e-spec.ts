@@ -3,8 +3,10 @@ import { launchChromium } from './support/chromium';
 import { startApp, TestApp } from './support/test-app';
 
 /**
- * The demo page (`GET /`) in a real headless Chromium: three users in three browser contexts (separate cookie
- * jars) log in, get bound automatically, join a group and exchange messages through the page's own UI.
+ * The plain page (`GET /plain`: the seed's demo page, on a bare WebSocket with no subprotocol) in a real headless
+ * Chromium: three users in three browser contexts (separate cookie jars) log in, get bound automatically, join a
+ * group and exchange messages through the page's own UI. It proves that a page written for the plain protocol sees
+ * exactly what it always did: the init frame, then the app's messages as they are, and its own reconnect-and-bind.
  * Every wait is a Playwright auto-waiting locator; negatives are proven with a final marker pushed to everyone
  * (per-socket order means anything sent earlier would have arrived before it).
  */
@@ -34,7 +36,7 @@ interface ConnEvent {
 
 const exact = (text: string) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
 
-describe('demo page in headless Chromium (example app, memory engine)', () => {
+describe('plain page in headless Chromium (example app, memory engine)', () => {
   let t: TestApp;
   let browser: Browser;
   const tabs = {} as Record<User, Tab>;
@@ -119,7 +121,7 @@ describe('demo page in headless Chromium (example app, memory engine)', () => {
     withScreenshots('setup', async () => {
       await Promise.all(
         Object.values(tabs).map(async ({ uid, page }) => {
-          const response = await page.goto('/');
+          const response = await page.goto('/plain');
           expect(response?.status()).toBe(200);
           await waitForText(uid, '#client-id', /^[0-9a-f]{48}$/);
           await waitForText(uid, '#status', 'open');

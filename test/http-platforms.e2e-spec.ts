@@ -76,6 +76,8 @@ const bodyError = (statusCode: number, error: string, message: string) => ({ sta
 const CASES: Case[] = [
   { name: 'the demo page', method: 'GET', path: '/', status: 200 },
   { name: 'HEAD of the demo page', method: 'HEAD', path: '/', status: 200 },
+  { name: 'the plain page', method: 'GET', path: '/plain', status: 200 },
+  { name: 'the browser client', method: 'GET', path: '/push-client.js', status: 200 },
   { name: 'GET /me when logged out', method: 'GET', path: '/me', anonymous: true, status: 200, expected: { uid: null } },
   { name: 'a route in another case, with a trailing slash (Express matches it)', method: 'GET', path: '/ME/', status: 200, expected: { uid: 'alice' } },
   { name: 'an unknown path', method: 'GET', path: '/nope', status: 404, expected: bodyError(404, 'Not Found', 'Cannot GET /nope') },

@@ -16,10 +16,10 @@ jest.setTimeout(30_000);
 const PROTOCOL = 'nest-push.v1';
 const HEARTBEAT = { interval: 200, timeout: 600 };
 
-interface Chat {
+type Chat = {
   n: number;
   to: string;
-}
+};
 
 describe('resume and recovery (memory engine)', () => {
   let t: TestApp;

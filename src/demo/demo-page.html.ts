@@ -1,7 +1,9 @@
 /*
- * The demo page lives in a TypeScript module (not a static file) so that `nest build`, ts-jest and the compiled
- * app all find it without an asset-copy step. It is plain HTML and JS: what a PHP page written for GatewayWorker
- * would do, against this app's HTTP contract.
+ * The demo page (`GET /`): plain HTML and JS with no build step, on the official client (`/push-client.js`, an ES
+ * module the app serves). A dropped connection resumes with its uid and groups and every message sent meanwhile, with
+ * no bind request; when it cannot (the window passed, the server lost it), the page says so and binds again. The page
+ * the seed shipped, on a bare WebSocket, is at `GET /plain` (see plain-page.html.ts). It lives in a TypeScript module
+ * (not a static file) so that `nest build`, ts-jest and the compiled app all find it without an asset-copy step.
  */
 export const DEMO_PAGE_HTML = `<!doctype html>
 <html lang="en">
@@ -28,12 +30,17 @@ export const DEMO_PAGE_HTML = `<!doctype html>
   #events li[data-kind="close"], #events li[data-kind="error"] { color: #b00020; }
   #events li[data-kind="init"], #events li[data-kind="bind"] { color: #0a7d32; }
   .ok { color: #0a7d32; } .bad { color: #b00020; }
+  #events li[data-kind="resumed"] { color: #0a7d32; }
+  #events li[data-kind="lost"] { color: #b00020; font-weight: 600; }
+  #recovery.bad { font-weight: 600; }
 </style>
 </head>
 <body>
 <h1>Push demo</h1>
 <p>Socket: <span id="status" class="bad">connecting…</span> · client_id: <code id="client-id">—</code></p>
-<p>Login check (<code>GET /me</code> after each connect): <span id="login-check">not yet</span></p>
+<p>Login check (<code>GET /me</code> after each fresh connect): <span id="login-check">not yet</span></p>
+<p>Reconnects: <span id="recovery">none yet</span> <small>(the official client, <code>/push-client.js</code>: a dropped
+connection resumes with its bindings and every message sent meanwhile, or says it could not)</small></p>
 
 <fieldset>
   <legend>1. Log in</legend>
@@ -75,117 +82,127 @@ export const DEMO_PAGE_HTML = `<!doctype html>
 <h2 style="font-size:16px">Connection events <small>(the last 50)</small></h2>
 <ol id="events"></ol>
 
-<script>
-(function () {
-  'use strict';
-  var MAX_EVENTS = 50;
-  var state = { clientId: null, uid: null, groups: [], socket: null, retry: 0, loginEpoch: 0 };
-  var $ = function (id) { return document.getElementById(id); };
+<script type="module">
+import { PushClient } from '/push-client.js';
 
-  function show(id, text) { $(id).textContent = text; }
-  /** A failed action shows why; the banner stays until an action succeeds or the socket connects again. */
-  function fail(action, e) { show('error', action + ': ' + e.message); }
-  function succeeded() { show('error', ''); }
-  function logLine(text, cls, from) {
-    var li = document.createElement('li');
-    li.textContent = text;
-    if (cls) li.className = cls;
-    if (from !== undefined) li.setAttribute('data-from', from);
-    $('log').appendChild(li);
-    $('log').scrollTop = $('log').scrollHeight;
-  }
+var MAX_EVENTS = 50;
+var state = { clientId: null, uid: null, groups: [], loginEpoch: 0 };
+var $ = function (id) { return document.getElementById(id); };
 
-  function stamp(date) {
-    var pad = function (n, w) { return String(n).padStart(w || 2, '0'); };
-    return pad(date.getHours()) + ':' + pad(date.getMinutes()) + ':' + pad(date.getSeconds()) + '.' +
-      pad(date.getMilliseconds(), 3);
-  }
-  /** One line of the connection log, with its time; only the last MAX_EVENTS are kept. */
-  function connEvent(kind, text) {
-    var list = $('events');
-    var now = new Date();
-    var li = document.createElement('li');
-    li.setAttribute('data-kind', kind);
-    var time = document.createElement('time');
-    time.dateTime = now.toISOString();
-    time.textContent = stamp(now);
-    var what = document.createElement('span');
-    what.className = 'what';
-    what.textContent = text;
-    li.appendChild(time);
-    li.appendChild(what);
-    list.appendChild(li);
-    while (list.children.length > MAX_EVENTS) list.removeChild(list.firstChild);
-    list.scrollTop = list.scrollHeight;
-  }
+function show(id, text) { $(id).textContent = text; }
+/** A failed action shows why; the banner stays until an action succeeds or the socket connects again. */
+function fail(action, e) { show('error', action + ': ' + e.message); }
+function succeeded() { show('error', ''); }
+function logLine(text, cls, from) {
+  var li = document.createElement('li');
+  li.textContent = text;
+  if (cls) li.className = cls;
+  if (from !== undefined) li.setAttribute('data-from', from);
+  $('log').appendChild(li);
+  $('log').scrollTop = $('log').scrollHeight;
+}
 
-  async function post(path, body) {
-    var res = await fetch(path, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      credentials: 'same-origin',
-      body: JSON.stringify(body)
-    });
-    var data = await res.json().catch(function () { return {}; });
-    if (!res.ok) throw new Error(res.status + ': ' + (data.message || res.statusText));
-    return data;
-  }
+function stamp(date) {
+  var pad = function (n, w) { return String(n).padStart(w || 2, '0'); };
+  return pad(date.getHours()) + ':' + pad(date.getMinutes()) + ':' + pad(date.getSeconds()) + '.' +
+    pad(date.getMilliseconds(), 3);
+}
+/** One line of the connection log, with its time; only the last MAX_EVENTS are kept. */
+function connEvent(kind, text) {
+  var list = $('events');
+  var now = new Date();
+  var li = document.createElement('li');
+  li.setAttribute('data-kind', kind);
+  var time = document.createElement('time');
+  time.dateTime = now.toISOString();
+  time.textContent = stamp(now);
+  var what = document.createElement('span');
+  what.className = 'what';
+  what.textContent = text;
+  li.appendChild(time);
+  li.appendChild(what);
+  list.appendChild(li);
+  while (list.children.length > MAX_EVENTS) list.removeChild(list.firstChild);
+  list.scrollTop = list.scrollHeight;
+}
 
-  function renderBinding() {
-    show('whoami', state.uid || 'nobody');
-    show('groups', state.groups.length ? state.groups.join(', ') : '—');
-  }
+/** Requests give up after 10 s: after a network cut, a request must fail visibly rather than hang. */
+var REQUEST_TIMEOUT_MS = 10000;
 
-  /** Asks the server who is logged in: the cookie may have expired, or a logout happened in another tab. */
-  async function checkLogin() {
-    var epoch = state.loginEpoch;
-    var res = await fetch('/me', { credentials: 'same-origin', cache: 'no-store' });
-    if (!res.ok) throw new Error('GET /me ' + res.status);
-    var uid = (await res.json()).uid || null;
-    // A login or logout clicked while this was in flight is newer: keep it.
-    if (epoch !== state.loginEpoch) return;
-    if (uid !== state.uid) state.groups = []; // another user (or nobody): the old groups are not theirs
-    state.uid = uid;
-    renderBinding();
-    var text = uid ? 'logged in as ' + uid : 'not logged in';
-    show('login-check', text + ' (checked at ' + stamp(new Date()) + ')');
-    connEvent('login', 'login check (GET /me): ' + text);
-  }
+async function post(path, body) {
+  var res = await fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    credentials: 'same-origin',
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+  });
+  var data = await res.json().catch(function () { return {}; });
+  if (!res.ok) throw new Error(res.status + ': ' + (data.message || res.statusText));
+  return data;
+}
 
-  async function bind() {
-    var clientId = state.clientId;
-    if (!clientId || !state.uid) return;
-    try {
-      var bound = await post('/bind', { client_id: clientId });
-      var groups = bound.groups;
-      for (var i = 0; i < state.groups.length; i++) {
-        groups = (await post('/join', { client_id: clientId, group: state.groups[i] })).groups;
-      }
-      // The socket was replaced meanwhile: the new one's init binds it.
-      if (clientId !== state.clientId) return;
-      state.groups = groups;
-      show('bound', 'as ' + bound.uid);
-      renderBinding();
-      connEvent('bind', 'bound as ' + bound.uid +
-        (groups.length ? ', groups: ' + groups.join(', ') : ''));
-    } catch (e) {
-      if (clientId !== state.clientId) {
-        connEvent('bind', 'bind of a socket that has closed since: ' + e.message);
-        return;
-      }
-      connEvent('error', 'bind failed: ' + e.message);
-      throw e;
+function renderBinding() {
+  show('whoami', state.uid || 'nobody');
+  show('groups', state.groups.length ? state.groups.join(', ') : '—');
+}
+function showClientId(clientId) {
+  state.clientId = clientId;
+  show('client-id', clientId || '—');
+}
+
+/** Asks the server who is logged in: the cookie may have expired, or a logout happened in another tab. */
+async function checkLogin() {
+  var epoch = state.loginEpoch;
+  var res = await fetch('/me', {
+    credentials: 'same-origin', cache: 'no-store', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+  });
+  if (!res.ok) throw new Error('GET /me ' + res.status);
+  var uid = (await res.json()).uid || null;
+  // A login or logout clicked while this was in flight is newer: keep it.
+  if (epoch !== state.loginEpoch) return;
+  if (uid !== state.uid) state.groups = []; // another user (or nobody): the old groups are not theirs
+  state.uid = uid;
+  renderBinding();
+  var text = uid ? 'logged in as ' + uid : 'not logged in';
+  show('login-check', text + ' (checked at ' + stamp(new Date()) + ')');
+  connEvent('login', 'login check (GET /me): ' + text);
+}
+
+async function bind() {
+  var clientId = state.clientId;
+  if (!clientId || !state.uid) return;
+  try {
+    var bound = await post('/bind', { client_id: clientId });
+    var groups = bound.groups;
+    for (var i = 0; i < state.groups.length; i++) {
+      groups = (await post('/join', { client_id: clientId, group: state.groups[i] })).groups;
     }
+    // The connection started afresh meanwhile: its own bind runs.
+    if (clientId !== state.clientId) return;
+    state.groups = groups;
+    show('bound', 'as ' + bound.uid);
+    renderBinding();
+    connEvent('bind', 'bound as ' + bound.uid + (groups.length ? ', groups: ' + groups.join(', ') : ''));
+  } catch (e) {
+    if (clientId !== state.clientId) {
+      connEvent('bind', 'bind of a connection that has been replaced since: ' + e.message);
+      return;
+    }
+    connEvent('error', 'bind failed: ' + e.message);
+    throw e;
   }
+}
 
-  /** Every new socket: the errors of the old one are stale; check who is logged in now, and bind again. */
-  function onInit(clientId) {
-    state.clientId = clientId;
-    show('client-id', clientId);
+// The client calls this for every fresh connection (the first one, and any reconnect that could not resume):
+// check who is logged in now, and bind. A resumed connection keeps its bindings and is never bound again.
+var push = new PushClient({
+  bind: function (clientId) {
+    showClientId(clientId);
     show('bound', 'no');
     connEvent('init', 'init: client_id ' + clientId);
     succeeded();
-    checkLogin()
+    return checkLogin()
       .then(function () {
         if (clientId !== state.clientId) return;
         if (!state.uid) return connEvent('bind', 'not bound: not logged in');
@@ -193,100 +210,115 @@ export const DEMO_PAGE_HTML = `<!doctype html>
       })
       .catch(function (e) { fail('after connecting', e); });
   }
+});
+window.push = push; // for the console (and the browser tests)
 
-  function connect() {
-    var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
-    connEvent('connecting', 'connecting to ' + url + (state.retry ? ' (retry ' + state.retry + ')' : ''));
-    var socket = new WebSocket(url);
-    state.socket = socket;
-    socket.onopen = function () {
-      state.retry = 0;
-      show('status', 'open');
-      $('status').className = 'ok';
-      connEvent('open', 'socket open');
-    };
-    socket.onmessage = function (event) {
-      var msg;
-      try { msg = JSON.parse(event.data); } catch (e) { logLine(String(event.data)); return; }
-      if (msg && msg.type === 'init') {
-        onInit(msg.client_id);
-      } else if (msg && msg.type === 'message') {
-        var data = typeof msg.data === 'string' ? msg.data : JSON.stringify(msg.data);
-        logLine(msg.from + ': ' + data, 'msg', msg.from);
-      } else if (msg && msg.type === 'error') {
-        fail('socket', new Error(msg.code + (msg.message ? ' (' + msg.message + ')' : '')));
-        connEvent('error', 'error frame: ' + msg.code);
-      } else {
-        logLine(event.data);
-      }
-    };
-    socket.onclose = function (event) {
-      var wait = Math.min(10000, 500 * Math.pow(2, state.retry++));
-      connEvent('close', 'closed: code ' + event.code +
-        (event.reason ? ', reason "' + event.reason + '"' : ', no reason') + (event.wasClean ? '' : ', not clean'));
-      connEvent('reconnect', 'reconnecting in ' + wait + ' ms');
-      show('status', 'closed (' + event.code + '), reconnecting…');
-      $('status').className = 'bad';
-      state.clientId = null;
-      show('client-id', '—');
+push.on('state', function (s) {
+  if (s === 'open') {
+    show('status', 'open');
+    $('status').className = 'ok';
+    connEvent('open', 'socket open');
+  } else if (s === 'connecting') {
+    var close = push.lastClose;
+    if (close) {
+      connEvent('close', 'closed: code ' + close.code + (close.reason ? ', reason "' + close.reason + '"' : ', no reason'));
+    }
+    show('status', close ? 'reconnecting…' : 'connecting…');
+    $('status').className = 'bad';
+    connEvent('connecting', close ? 'reconnecting (resumes this connection)' : 'connecting');
+  } else {
+    var last = push.lastClose;
+    show('status', 'closed' + (last ? ' (' + last.code + (last.reason ? ' ' + last.reason : '') + ')' : ''));
+    $('status').className = 'bad';
+    connEvent('close', 'closed for good' + (last ? ': code ' + last.code : ''));
+  }
+});
+
+push.on('message', function (msg) {
+  if (msg && typeof msg === 'object' && msg.type === 'message') {
+    var data = typeof msg.data === 'string' ? msg.data : JSON.stringify(msg.data);
+    logLine(msg.from + ': ' + data, 'msg', msg.from);
+  } else {
+    logLine(typeof msg === 'string' ? msg : JSON.stringify(msg));
+  }
+});
+
+push.on('resumed', function (e) {
+  showClientId(e.clientId);
+  var when = ' at ' + stamp(new Date());
+  if (e.resumed && e.recovered) {
+    show('recovery', 'resumed' + when + ': nothing was lost');
+    $('recovery').className = 'ok';
+    connEvent('resumed', 'resumed as ' + e.clientId + ' with its bindings: every message sent meanwhile arrived');
+    if (e.previousClientId && e.previousClientId !== e.clientId) {
+      connEvent('resumed', 'client_id changed (resumed on another node): was ' + e.previousClientId);
+    }
+  } else {
+    var why = e.resumed ? 'resumed, but some messages sent meanwhile could not be recovered'
+      : 'could not resume (' + (e.reason || 'unknown') + '): started afresh; messages sent meanwhile may be lost';
+    show('recovery', why + when);
+    $('recovery').className = 'bad';
+    connEvent('lost', why);
+  }
+});
+
+push.on('error', function (e) {
+  fail('socket', new Error(e.code + (e.message ? ' (' + e.message + ')' : '')));
+  connEvent('error', 'error: ' + e.code);
+});
+
+$('login-form').addEventListener('submit', function (event) {
+  event.preventDefault();
+  state.loginEpoch++;
+  post('/login', { uid: $('login-uid').value.trim() })
+    .then(function (data) {
+      state.uid = data.uid;
+      state.groups = [];
+      renderBinding();
+      show('login-check', 'logged in as ' + data.uid + ' (POST /login at ' + stamp(new Date()) + ')');
+      return bind();
+    })
+    .then(succeeded, function (e) { fail('log in', e); });
+});
+$('logout-btn').addEventListener('click', function () {
+  state.loginEpoch++;
+  var unbind = state.clientId && state.uid ? post('/unbind', { client_id: state.clientId }) : Promise.resolve();
+  unbind
+    .then(function () { return post('/logout', {}); })
+    .then(function () {
+      state.uid = null;
+      state.groups = [];
       show('bound', 'no');
-      setTimeout(connect, wait);
-    };
-  }
-
-  $('login-form').addEventListener('submit', function (event) {
-    event.preventDefault();
-    state.loginEpoch++;
-    post('/login', { uid: $('login-uid').value.trim() })
-      .then(function (data) {
-        state.uid = data.uid;
-        state.groups = [];
-        renderBinding();
-        show('login-check', 'logged in as ' + data.uid + ' (POST /login at ' + stamp(new Date()) + ')');
-        return bind();
-      })
-      .then(succeeded, function (e) { fail('log in', e); });
-  });
-  $('logout-btn').addEventListener('click', function () {
-    state.loginEpoch++;
-    var unbind = state.clientId && state.uid ? post('/unbind', { client_id: state.clientId }) : Promise.resolve();
-    unbind
-      .then(function () { return post('/logout', {}); })
-      .then(function () {
-        state.uid = null;
-        state.groups = [];
-        show('bound', 'no');
-        renderBinding();
-        show('login-check', 'not logged in (POST /logout at ' + stamp(new Date()) + ')');
-      })
-      .then(succeeded, function (e) { fail('log out', e); });
-  });
-  $('bind-btn').addEventListener('click', function () {
-    if (!state.uid) return fail('bind', new Error('log in first'));
-    bind().then(succeeded, function (e) { fail('bind', e); });
-  });
-  function groupAction(name, path) {
-    var group = $('group').value.trim();
-    if (!group) return fail(name, new Error('type a group name'));
-    post(path, { client_id: state.clientId, group: group })
-      .then(function (data) { state.groups = data.groups; renderBinding(); })
-      .then(succeeded, function (e) { fail(name, e); });
-  }
-  $('join-btn').addEventListener('click', function () { groupAction('join', '/join'); });
-  $('leave-btn').addEventListener('click', function () { groupAction('leave', '/leave'); });
-  $('send-form').addEventListener('submit', function (event) {
-    event.preventDefault();
-    var kind = $('target-kind').value;
-    var body = { message: $('message').value };
-    if (kind === 'all') body.all = true; else body[kind] = $('target').value.trim();
-    post('/send', body)
-      .then(function (data) { show('send-result', 'delivered to ' + data.delivered); $('message').value = ''; })
-      .then(succeeded, function (e) { fail('send', e); });
-  });
-
-  // The first init checks the login like every later one.
-  connect();
-})();
+      renderBinding();
+      show('login-check', 'not logged in (POST /logout at ' + stamp(new Date()) + ')');
+    })
+    .then(succeeded, function (e) { fail('log out', e); });
+});
+$('bind-btn').addEventListener('click', function () {
+  if (!state.uid) return fail('bind', new Error('log in first'));
+  bind().then(succeeded, function (e) { fail('bind', e); });
+});
+function groupAction(name, path) {
+  var group = $('group').value.trim();
+  if (!group) return fail(name, new Error('type a group name'));
+  post(path, { client_id: state.clientId, group: group })
+    .then(function (data) { state.groups = data.groups; renderBinding(); })
+    .then(succeeded, function (e) { fail(name, e); });
+}
+$('join-btn').addEventListener('click', function () { groupAction('join', '/join'); });
+$('leave-btn').addEventListener('click', function () { groupAction('leave', '/leave'); });
+$('send-form').addEventListener('submit', function (event) {
+  event.preventDefault();
+  var kind = $('target-kind').value;
+  var body = { message: $('message').value };
+  if (kind === 'all') body.all = true; else body[kind] = $('target').value.trim();
+  post('/send', body)
+    .then(function (data) {
+      show('send-result', 'delivered to ' + data.delivered + (data.held ? ', held for ' + data.held : ''));
+      $('message').value = '';
+    })
+    .then(succeeded, function (e) { fail('send', e); });
+});
 </script>
 </body>
 </html>

@@ -32,6 +32,8 @@ export class ProxyConnection {
   readonly held: RespCommand[] = [];
   /** Every command the client has sent so far (names only, oldest first; bounded to the last 10 000). */
   readonly names: string[] = [];
+  /** The start of the first bytes the client sent (up to 2 KiB, as latin1): tells an HTTP request from a WebSocket. */
+  opening = '';
   readonly closed: Promise<void>;
   private pending: Buffer = Buffer.alloc(0);
   private parseable = true;
@@ -128,7 +130,13 @@ export class ProxyConnection {
     this.upstream?.destroy();
   }
 
+  /** Whether the client opened this connection with a WebSocket upgrade. */
+  get isWebSocket(): boolean {
+    return /^GET [^\r\n]* HTTP\/1\.1\r\n/.test(this.opening) && /\r\nupgrade: *websocket\r\n/i.test(this.opening);
+  }
+
   private fromClient(chunk: Buffer): void {
+    if (this.opening.length < 2048) this.opening += chunk.toString('latin1', 0, 2048 - this.opening.length);
     if (this.blackholed) {
       this.sniff(chunk);
       return;

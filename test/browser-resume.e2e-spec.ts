@@ -1,0 +1,146 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './support/chromium';
+import { TcpProxy } from './support/tcp-proxy';
+import { startApp, type TestApp } from './support/test-app';
+
+/*
+ * The demo page (`GET /`, on the official client it loads from `/push-client.js`) in headless Chromium, with the page
+ * and its WebSocket loaded through a TCP proxy the test controls: Chromium's offline mode does not cut an open
+ * WebSocket, the proxy does (existing connections black-holed, new ones refused).
+ */
+
+jest.setTimeout(90_000);
+
+const WAIT_MS = 40_000;
+/** The client counts a connection dead after 2 × interval + 1 s without a frame: 3 s here. */
+const HEARTBEAT = { interval: 1000, timeout: 2500 };
+
+describe('demo page on the official client in headless Chromium: a network cut', () => {
+  let t: TestApp;
+  let proxy: TcpProxy;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  /** Paths of the page's HTTP requests, in order. */
+  let requests: string[];
+  let problems: string[];
+
+  const open = async (push: Parameters<typeof startApp>[0]) => {
+    t = await startApp({ heartbeat: HEARTBEAT, ...push });
+    proxy = await TcpProxy.start(Number(new URL(t.baseUrl).port));
+    context = await browser.newContext({ baseURL: `http://127.0.0.1:${proxy.port}` });
+    page = await context.newPage();
+    requests = [];
+    problems = [];
+    page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    expect((await page.goto('/'))?.status()).toBe(200);
+    await text('#status', 'open');
+    await page.locator('#login-uid').fill('alice');
+    await page.locator('#login-btn').click();
+    await text('#bound', 'as alice');
+    await page.locator('#group').fill('room');
+    await page.locator('#join-btn').click();
+    await text('#groups', 'room');
+  };
+  const text = (selector: string, value: string | RegExp) =>
+    page
+      .locator(selector, { hasText: typeof value === 'string' ? new RegExp(`^${value}$`) : value })
+      .waitFor({ timeout: WAIT_MS });
+  const messages = () => page.locator('#log li.msg').allTextContents();
+  /**
+   * The WebSocket is black-holed (the partition under test); the page's idle HTTP keep-alive connections are closed,
+   * as a server closes idle ones, so that its next request after the cut opens a fresh connection.
+   */
+  const cut = () => {
+    proxy.mode = 'reject';
+    for (const conn of proxy.connections) {
+      if (conn.isWebSocket) conn.blackhole();
+      else conn.destroy();
+    }
+  };
+  const heal = () => {
+    proxy.mode = 'forward';
+  };
+
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterEach(async () => {
+    await context?.close().catch(() => undefined);
+    await proxy?.close();
+    await t?.close();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('cut for 5 s while the server pushes to the uid, the group and everyone: every message arrives once, in order, with no bind request', async () => {
+    await open({});
+    const clientId = await page.locator('#client-id').textContent();
+    expect(await t.push.getClientIdByUid('alice')).toEqual([clientId]);
+    const before = requests.length;
+
+    const sent: string[] = [];
+    const send = async (n: number) => {
+      const kinds = [{ uid: 'alice' }, { group: 'room' }, { all: true as const }];
+      const target = kinds[n % 3];
+      const data = `m${n} to ${Object.keys(target)[0]}`;
+      sent.push(`server: ${data}`);
+      await t.push.send(target, { type: 'message', from: 'server', data });
+    };
+
+    cut();
+    const cutAt = Date.now();
+    let n = 0;
+    // A push every 250 ms for 5 s: some into the dead connection before the server notices, the rest held.
+    while (Date.now() - cutAt < 5000) {
+      await send(n++);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    heal();
+
+    await page.locator('#log li.msg').nth(sent.length - 1).waitFor({ timeout: WAIT_MS });
+    await text('#recovery', /^resumed at .*: nothing was lost$/);
+    // A marker after the resume: once it shows, nothing older can still be on its way.
+    await send(n++);
+    await page.locator('#log li.msg').nth(sent.length - 1).waitFor({ timeout: WAIT_MS });
+    expect(await messages()).toEqual(sent);
+
+    const after = requests.slice(before);
+    expect(after.filter((r) => /\/(bind|join|login|me)$/.test(r))).toEqual([]);
+    expect(await page.locator('#client-id').textContent()).toBe(clientId);
+    expect(await page.locator('#events li[data-kind="resumed"] .what').last().textContent()).toBe(
+      `resumed as ${clientId} with its bindings: every message sent meanwhile arrived`,
+    );
+    expect(t.push.getMetrics().resumes).toMatchObject({ succeeded: 1, unrecovered: 0 });
+    expect(problems).toEqual([]);
+  });
+
+  it('cut for longer than the window: the page says it could not resume, and binds again', async () => {
+    await open({ resume: { window: 500 } });
+    const first = await page.locator('#client-id').textContent();
+    const before = requests.length;
+    cut();
+    await t.push.send({ uid: 'alice' }, { type: 'message', from: 'server', data: 'lost in the cut' });
+    // Wait until the server has given up on the connection (event-driven), then let the page back.
+    await new Promise<void>((resolve) => {
+      const sub = t.events.close$.subscribe((e) => {
+        if (e.clientId === first && e.reason === 'resume-expired') {
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    heal();
+    await text('#recovery', /^could not resume \(not_found\): started afresh; messages sent meanwhile may be lost at /);
+    await text('#bound', 'as alice');
+    await text('#groups', 'room');
+    const second = await page.locator('#client-id').textContent();
+    expect(second).not.toBe(first);
+    expect(await t.push.getClientIdByUid('alice')).toEqual([second]);
+    expect(await t.push.getGroupsByClientId(second!)).toEqual(['room']);
+    expect(requests.slice(before).filter((r) => r.endsWith('/bind'))).toEqual(['POST /bind']);
+    expect(problems).toEqual([]);
+  });
+});
