@@ -16,3 +16,20 @@ describe('REDIS_CLUSTER_NODES', () => {
     expect(() => loadConfig({ PUSH_ENGINE: 'redis', REDIS_CLUSTER_NODES: ' , ' })).toThrow(/REDIS_CLUSTER_NODES/);
   });
 });
+
+describe('PUSH_RESUME and PUSH_RESUME_WINDOW_MS', () => {
+  it("leave the module's resume defaults on when unset", () => {
+    expect(loadConfig({}).push.resume).toBeUndefined();
+  });
+
+  it('turn resume off, or set its window', () => {
+    expect(loadConfig({ PUSH_RESUME: 'off' }).push.resume).toBe(false);
+    expect(loadConfig({ PUSH_RESUME_WINDOW_MS: '5000' }).push.resume).toEqual({ window: 5000 });
+    expect(loadConfig({ PUSH_RESUME: 'off', PUSH_RESUME_WINDOW_MS: '5000' }).push.resume).toBe(false);
+  });
+
+  it('refuse a malformed value', () => {
+    expect(() => loadConfig({ PUSH_RESUME: 'maybe' })).toThrow(/PUSH_RESUME/);
+    expect(() => loadConfig({ PUSH_RESUME_WINDOW_MS: '-1' })).toThrow(/PUSH_RESUME_WINDOW_MS/);
+  });
+});

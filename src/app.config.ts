@@ -71,6 +71,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     const off = /^off$/i.test(raw);
     push.nodeStatsInterval = off ? false : parsePositiveInteger('PUSH_NODE_STATS_INTERVAL_MS', raw, 0, ' or off');
   }
+  if (!parseBool('PUSH_RESUME', env.PUSH_RESUME, true)) push.resume = false;
+  else if (env.PUSH_RESUME_WINDOW_MS) {
+    push.resume = { window: parsePositiveInteger('PUSH_RESUME_WINDOW_MS', env.PUSH_RESUME_WINDOW_MS, 120_000) };
+  }
   if (env.PUSH_MAX_PAYLOAD) push.maxPayload = parseNumber('PUSH_MAX_PAYLOAD', env.PUSH_MAX_PAYLOAD, 0);
   if (env.PUSH_MAX_BUFFERED_BYTES) {
     push.maxBufferedBytes = parseNumber('PUSH_MAX_BUFFERED_BYTES', env.PUSH_MAX_BUFFERED_BYTES, 0);

@@ -256,12 +256,12 @@ export class LocalNode {
   }
 }
 
-const ZERO: DeliveryCount = { delivered: 0, held: 0 };
+const ZERO: DeliveryCount = { delivered: 0, held: 0, deferred: 0 };
 const NONE: LocalDelivery = { count: ZERO, members: 0 };
 
 /** Adds delivery counts, waiting only for the parts that were split over turns. */
 export function sumCounts(parts: (DeliveryCount | Promise<DeliveryCount>)[]): DeliveryCount | Promise<DeliveryCount> {
-  const total = { delivered: 0, held: 0 };
+  const total = { delivered: 0, held: 0, deferred: 0 };
   let pending: Promise<DeliveryCount>[] | null = null;
   for (const part of parts) {
     if (part instanceof Promise) (pending ??= []).push(part);
@@ -274,6 +274,7 @@ export function sumCounts(parts: (DeliveryCount | Promise<DeliveryCount>)[]): De
 function add(total: DeliveryCount, part: DeliveryCount): DeliveryCount {
   total.delivered += part.delivered;
   total.held += part.held;
+  total.deferred += part.deferred;
   return total;
 }
 

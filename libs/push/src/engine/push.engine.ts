@@ -193,6 +193,14 @@ export abstract class PushEngine {
   }
 
   /**
+   * A resumable connection dropped earlier was resumed on this node with a new socket (`LocalRegistry.reattach`; it
+   * keeps its client_id, and its secret changed): make that known beyond this process if the engine spans several.
+   */
+  async reattach(conn: LocalConnection): Promise<void> {
+    void conn;
+  }
+
+  /**
    * Finds the resumable connection `clientId` for a resume and checks that `presented` is the SHA-256 of its current
    * secret; on success it is taken (its secret becomes `next`, so a second resume with the same token is refused).
    */

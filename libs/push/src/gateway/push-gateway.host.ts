@@ -523,6 +523,8 @@ export class PushGatewayHost
   }
 
   private async onClose(conn: LocalConnection, code: number): Promise<void> {
+    // Handed over to another node (it resumed there): that node's release removes it, without a close event.
+    if (conn.resume?.movedTo) return;
     const registered = await conn.registration;
     if (registered && this.detachable(conn, code)) return this.detach(conn, code);
     return this.finish(conn, conn.closedBy?.code ?? code, conn.closedBy?.reason ?? 'peer', registered);

@@ -32,3 +32,17 @@ function nameKey(prefix: 'u' | 'g', name: string): string {
   if (name.length <= READABLE_NAME) return `${prefix}:${name}`;
   return `${prefix}#${createHash('sha256').update(name, 'utf8').digest('base64url').slice(0, 22)}`;
 }
+
+/**
+ * The targets a connection receives pushes through: everyone, its client_id (`clientId`, its current one by default),
+ * its uid, its groups.
+ */
+export function connectionTargets(
+  conn: { id: string; uid: string | null; groups: Iterable<string> },
+  clientId: string = conn.id,
+): TargetRef[] {
+  const targets: TargetRef[] = [{ kind: 'all' }, { kind: 'client', name: clientId }];
+  if (conn.uid) targets.push({ kind: 'uid', name: conn.uid });
+  for (const group of conn.groups) targets.push({ kind: 'group', name: group });
+  return targets;
+}

@@ -42,6 +42,11 @@ export interface ResumeState {
   expiry: NodeJS.Timeout | null;
   /** While dropped: ends it for good (the window passed, or the app closed it), with the reason. */
   end: ((reason: ServerCloseReason) => void) | null;
+  /**
+   * Set once it was handed over to another node (a resume there): it is kept here only until that node releases it,
+   * and its socket's close is not a drop any more.
+   */
+  movedTo: string | null;
 }
 
 const EMPTY_SESSION: PushSession = Object.freeze({});

@@ -197,14 +197,14 @@ describe('LocalRegistry', () => {
       expect(closing.socket.readyState).toBe(WebSocket.CLOSING);
 
       const delivered = registry.deliver(conns, EncodedMessage.encode('hi'), new Set([b.id]));
-      expect(delivered).toEqual({ delivered: 1, held: 0 });
+      expect(delivered).toEqual({ delivered: 1, held: 0, deferred: 0 });
       expect(metrics.framesDelivered).toBe(1);
       expect(await receivedBefore(pairs[0])).toEqual(['hi']);
       expect(await receivedBefore(pairs[1])).toEqual([]);
       expect(await pairs[2].inbox.next()).toMatchObject({ kind: 'close' });
 
-      expect(registry.deliver([a, b], EncodedMessage.encode('again'), null)).toEqual({ delivered: 2, held: 0 });
-      expect(registry.deliver([], EncodedMessage.encode('nobody'))).toEqual({ delivered: 0, held: 0 });
+      expect(registry.deliver([a, b], EncodedMessage.encode('again'), null)).toEqual({ delivered: 2, held: 0, deferred: 0 });
+      expect(registry.deliver([], EncodedMessage.encode('nobody'))).toEqual({ delivered: 0, held: 0, deferred: 0 });
       expect(metrics.framesDelivered).toBe(3);
       expect(await receivedBefore(pairs[0])).toEqual(['again']);
       expect(await receivedBefore(pairs[1])).toEqual(['again']);
@@ -328,8 +328,8 @@ describe('LocalRegistry', () => {
       expect(registry.idle).toBe(false);
       // A single send issued while the fan-out is in flight waits behind it.
       const single = registry.deliver([conns[4]], EncodedMessage.encode('second'));
-      expect(await big).toEqual({ delivered: 5, held: 0 });
-      expect(await single).toEqual({ delivered: 1, held: 0 });
+      expect(await big).toEqual({ delivered: 5, held: 0, deferred: 0 });
+      expect(await single).toEqual({ delivered: 1, held: 0, deferred: 0 });
       expect(registry.idle).toBe(true);
       for (const pair of pairs.slice(0, 4)) expect((await pair.inbox.nextMessage()).text).toBe('first');
       expect((await pairs[4].inbox.nextMessage()).text).toBe('first');
@@ -361,7 +361,7 @@ describe('LocalRegistry', () => {
       conns.forEach((c) => registry.add(c));
       const pushed = registry.deliver(new Set(conns), EncodedMessage.encode('news'));
       expect(registry.close(conns[2], 1000, 'closed-by-server', EncodedMessage.encode('bye'))).toBe(true);
-      expect(await pushed).toEqual({ delivered: 3, held: 0 });
+      expect(await pushed).toEqual({ delivered: 3, held: 0, deferred: 0 });
       expect((await pairs[2].inbox.nextMessage()).text).toBe('news');
       expect((await pairs[2].inbox.nextMessage()).text).toBe('bye');
       expect(await pairs[2].inbox.closed()).toMatchObject({ code: 1000 });
@@ -371,7 +371,7 @@ describe('LocalRegistry', () => {
       expect(registry.writeMode).toBe('fast');
       const { conns, pairs } = await connect(2);
       const message = EncodedMessage.encode({ once: true });
-      expect(registry.deliver(conns, message)).toEqual({ delivered: 2, held: 0 });
+      expect(registry.deliver(conns, message)).toEqual({ delivered: 2, held: 0, deferred: 0 });
       // The delivery built the frame and kept it: asking again must not build another.
       const frame = message.framedBy(() => {
         throw new Error('framed a second time');

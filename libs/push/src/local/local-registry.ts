@@ -36,6 +36,11 @@ export interface DeliveryCount {
   delivered: number;
   /** Not written, but in the history of a target of a dropped connection that may still resume (it gets it then). */
   held: number;
+  /**
+   * Resumable connections skipped by a delivery to plain ones only: they get the message from the ordered stream that
+   * carries its history offset (a cluster engine's sender).
+   */
+  deferred: number;
 }
 
 /** How one write ended (see `writeNow`). */
@@ -43,6 +48,7 @@ const enum Written {
   No = 0,
   Yes = 1,
   Held = 2,
+  Deferred = 3,
 }
 
 /** Frames a resuming connection may collect while its replay is read; past it the resume is cut (1013). */
@@ -55,8 +61,7 @@ interface DeliveryJob {
   index: number;
   messages: EncodedMessage[];
   exclude: ReadonlySet<string> | null;
-  delivered: number[];
-  held: number[];
+  counts: DeliveryCount[];
   waiters: ((count: DeliveryCount) => void)[];
   /** When each message's delivery started (`performance.now()`), only while deliveries are timed. */
   started?: number[];
@@ -71,8 +76,7 @@ const EMPTY_JOB: Omit<DeliveryJob, 'task'> = {
   index: 0,
   messages: [],
   exclude: null,
-  delivered: [],
-  held: [],
+  counts: [],
   waiters: [],
 };
 
@@ -244,7 +248,7 @@ export class LocalRegistry {
       const pending = resume.pending;
       resume.pending = null;
       replay();
-      for (const frame of pending) if (keep(frame)) this.writeNow(conn, frame);
+      for (const frame of pending) if (keep(frame)) this.writeFrame(conn, frame); // envelopes already
       this.writer.flush();
     });
   }
@@ -389,16 +393,13 @@ export class LocalRegistry {
     if (this.queue.length === 0 && size !== undefined && size <= this.chunk) {
       // The clock is read only while someone observes durations (a Prometheus histogram), and not for nobody.
       const started = this.metrics.timingFanouts && size > 0 ? performance.now() : -1;
-      let delivered = 0;
-      let held = 0;
+      const count: DeliveryCount = { delivered: 0, held: 0, deferred: 0 };
       for (const conn of targets instanceof Map ? targets.values() : (targets as Iterable<LocalConnection>)) {
         if (exclude && exclude.has(conn.id)) continue;
-        const written = this.writeNow(conn, message);
-        if (written === Written.Yes) delivered++;
-        else if (written === Written.Held) held++;
+        tally(count, this.writeNow(conn, message));
       }
       if (started >= 0) this.metrics.recordFanout((performance.now() - started) / 1000);
-      return { delivered, held };
+      return count;
     }
     return this.enqueue(targets, message, exclude ?? null);
   }
@@ -443,6 +444,7 @@ export class LocalRegistry {
       // write (the burst case: 20 sends to one group leave as one syscall per member, not twenty).
       if (merges) {
         last.messages.push(message);
+        last.counts.push({ delivered: 0, held: 0, deferred: 0 });
         last.waiters.push(resolve);
         if (started >= 0) (last.started ??= []).push(started);
         return;
@@ -455,8 +457,7 @@ export class LocalRegistry {
         index: 0,
         messages: [message],
         exclude,
-        delivered: [0],
-        held: [0],
+        counts: [{ delivered: 0, held: 0, deferred: 0 }],
         waiters: [resolve],
         ...(started >= 0 ? { started: [started] } : {}),
       });
@@ -482,18 +483,14 @@ export class LocalRegistry {
       for (let i = job.index; i < end; i++) {
         const conn = job.targets[i];
         if (job.exclude && job.exclude.has(conn.id)) continue;
-        for (let m = 0; m < perTarget; m++) {
-          const written = this.writeNow(conn, job.messages[m]);
-          if (written === Written.Yes) job.delivered[m] = (job.delivered[m] ?? 0) + 1;
-          else if (written === Written.Held) job.held[m] = (job.held[m] ?? 0) + 1;
-        }
+        for (let m = 0; m < perTarget; m++) tally(job.counts[m], this.writeNow(conn, job.messages[m]));
       }
       budget -= (end - job.index) * perTarget;
       this.queued -= (end - job.index) * perTarget;
       job.index = end;
       if (job.index >= job.targets.length) {
         this.queue.shift();
-        job.waiters.forEach((resolve, m) => resolve({ delivered: job.delivered[m] ?? 0, held: job.held[m] ?? 0 }));
+        job.waiters.forEach((resolve, m) => resolve(job.counts[m]));
         if (job.started) this.recordDurations(job.started);
       }
     }
@@ -535,7 +532,10 @@ export class LocalRegistry {
    */
   private writeNow(conn: LocalConnection, message: EncodedMessage): Written {
     const resume = conn.resume;
-    if (resume !== null) {
+    if (resume === null) {
+      if (message.audience === 'resumable') return Written.No;
+    } else {
+      if (message.audience === 'plain') return Written.Deferred;
       const form = resumableForm(message);
       if (resume.detachedUntil !== 0) return form.entry !== null ? Written.Held : Written.No;
       if (resume.pending !== null) return this.collect(conn, resume.pending, form);
@@ -604,6 +604,13 @@ export class LocalRegistry {
     socket.terminate();
     return true;
   }
+}
+
+/** Counts one write's outcome. */
+function tally(count: DeliveryCount, written: Written): void {
+  if (written === Written.Yes) count.delivered++;
+  else if (written === Written.Held) count.held++;
+  else if (written === Written.Deferred) count.deferred++;
 }
 
 /** Adds `conn` under `key`; true when it is the key's first member. */

@@ -7,6 +7,13 @@ interface FrameCache {
   framed: Buffer | null;
 }
 
+/**
+ * Which connections a delivery writes: all of them, only plain ones (a cluster engine's sender: resumable ones get the
+ * message from the ordered stream that carries its history offset), or only resumable ones (that stream's copy on
+ * the node that sent it, whose plain connections already have it).
+ */
+export type DeliveryAudience = 'all' | 'plain' | 'resumable';
+
 /** The history entry a resumable connection's frame carries (see `EncodedMessage.entry`). */
 export interface EnvelopeEntry {
   /** The target's history key (`targetKey`). */
@@ -30,6 +37,8 @@ export class EncodedMessage {
   envelope: EncodedMessage | null = null;
   /** On an envelope: the history entry it carries; null on a plain message and on an envelope without an entry. */
   entry: EnvelopeEntry | null = null;
+  /** Which connections a delivery of it writes (see `DeliveryAudience`). */
+  audience: DeliveryAudience = 'all';
 
   private constructor(
     /** The frame payload. */
@@ -77,6 +86,15 @@ export class EncodedMessage {
   withEnvelope(envelope: EncodedMessage): EncodedMessage {
     const view = new EncodedMessage(this.data, this.binary, this.json, this.cache);
     view.envelope = envelope;
+    view.audience = this.audience;
+    return view;
+  }
+
+  /** The same message (sharing its payload, frame and envelope), delivered to `audience` only. */
+  forAudience(audience: DeliveryAudience): EncodedMessage {
+    const view = new EncodedMessage(this.data, this.binary, this.json, this.cache);
+    view.envelope = this.envelope;
+    view.audience = audience;
     return view;
   }
 

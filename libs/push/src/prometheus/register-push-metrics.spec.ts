@@ -65,7 +65,7 @@ describe('registerPushMetrics', () => {
     // A fan-out larger than fanoutChunk (2) waits in the queue: the gauge shows it until the pump has written it.
     const sent = local.deliver(new Set(conns), EncodedMessage.encode('hello'));
     expect((await scrape(registry)).get('nest_push_fanout_queue_frames')).toBe(3);
-    expect(await sent).toEqual({ delivered: 3, held: 0 });
+    expect(await sent).toEqual({ delivered: 3, held: 0, deferred: 0 });
     local.remove(conns[2]);
 
     series = await scrape(registry);
@@ -85,8 +85,8 @@ describe('registerPushMetrics', () => {
     const framesWhenObserved: number[] = [];
     metrics.onFanoutDuration(() => framesWhenObserved.push(metrics.framesDelivered));
 
-    expect(local.deliver([conns[0]], EncodedMessage.encode('one'))).toEqual({ delivered: 1, held: 0 }); // synchronous, one socket
-    expect(local.deliver([], EncodedMessage.encode('nobody'))).toEqual({ delivered: 0, held: 0 }); // no recipient: nothing to time
+    expect(local.deliver([conns[0]], EncodedMessage.encode('one'))).toEqual({ delivered: 1, held: 0, deferred: 0 }); // synchronous, one socket
+    expect(local.deliver([], EncodedMessage.encode('nobody'))).toEqual({ delivered: 0, held: 0, deferred: 0 }); // no recipient: nothing to time
     // Two sends to the same audience merge into one chunked job (3 turns at 2 frames per turn): two observations.
     const everyone = new Set(conns);
     const burst = [local.deliver(everyone, EncodedMessage.encode('a')), local.deliver(everyone, EncodedMessage.encode('b'))];

@@ -3,7 +3,7 @@ import { WebSocket } from 'ws';
 import type { AdoptedRecord, InitialBinding, PushEngine } from '../engine/push.engine';
 import { PushEngineUnavailableError } from '../errors/push.errors';
 import type { HistoryRead } from '../history/history.interface';
-import { targetKey, type TargetRef } from '../history/target-key';
+import { connectionTargets, targetKey } from '../history/target-key';
 import { createClientId } from '../identity/client-id';
 import { LocalConnection, type ResumeState } from '../local/local-connection';
 import type { LocalRegistry } from '../local/local-registry';
@@ -40,6 +40,7 @@ export function newResumeState(): { state: ResumeState; secret: string } {
     historyLost: false,
     expiry: null,
     end: null,
+    movedTo: null,
   };
   return { state, secret };
 }
@@ -91,6 +92,7 @@ export class ResumeHandshake {
         }
         this.replaceSocket(conn, socket);
         attach(conn, false);
+        await this.engine.reattach(conn);
       } else {
         const record = adopted.record;
         previousClientId = record.clientId;
@@ -153,7 +155,8 @@ export class ResumeHandshake {
     secret: string,
   ): Promise<boolean> {
     const resume = conn.resume!;
-    const targets = targetsOf(conn, previousClientId);
+    // Its old client_id's history: what was sent to it while it was away (a new one starts empty).
+    const targets = connectionTargets(conn, previousClientId);
     const reads: HistoryRead[] = targets.map((target) => {
       const key = targetKey(target);
       return { key, target, cursors: [hello.cursors.get(key), resume.since.get(key)] };
@@ -196,10 +199,3 @@ function isClosed(socket: WebSocket): boolean {
   return socket.readyState === WebSocket.CLOSED;
 }
 
-/** The targets whose histories a resuming connection may have missed messages of. */
-function targetsOf(conn: LocalConnection, previousClientId: string): TargetRef[] {
-  const targets: TargetRef[] = [{ kind: 'all' }, { kind: 'client', name: previousClientId }];
-  if (conn.uid) targets.push({ kind: 'uid', name: conn.uid });
-  for (const group of conn.groups) targets.push({ kind: 'group', name: group });
-  return targets;
-}

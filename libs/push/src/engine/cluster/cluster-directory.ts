@@ -1,4 +1,17 @@
 import type { ClientInfo } from '../../interfaces/client-info.interface';
+import type { AdoptedRecord } from '../push.engine';
+
+/** What the directory keeps of a connection on the resumable protocol (the official client). */
+export interface ResumableFields {
+  /** SHA-256 of its current resume secret, hex. */
+  secretHash: string;
+  /** Where it joined each of its targets' histories: [history key, `<epoch>.<n>` or null]. */
+  since: readonly (readonly [string, string | null])[];
+  /** History that concerned it may have been lost (its next resume is not `recovered`). */
+  historyLost: boolean;
+  /** Until when it is dropped and resumable (ms); 0 while attached. */
+  detachedUntil: number;
+}
 
 /** One connection as its holder writes it into the directory. */
 export interface ConnectionRecord {
@@ -7,7 +20,18 @@ export interface ConnectionRecord {
   groups: readonly string[];
   /** The session's JSON. */
   session: string;
+  /** Present for a connection on the resumable protocol. */
+  resumable?: ResumableFields;
 }
+
+/**
+ * Where a resumable connection joined a target's history, as its record keeps it: [history key, `<epoch>.<n>` or null
+ * when the target had no history]. A bind that replaces a uid also names the key it `drop`s.
+ */
+export type SinceField = readonly [key: string, offset: string | null];
+
+/** What `adopt` found: the connection's record, taken for the caller, or why not. */
+export type DirectoryAdoption = { status: 'ok'; record: AdoptedRecord; generation: string } | { status: 'not_found' | 'refused' };
 
 /** What a connection was bound to, so its removal can undo every binding (the holder's view). */
 export interface ConnectionBindings {
@@ -37,12 +61,20 @@ export interface ClusterDirectory {
   register(node: string, records: readonly ConnectionRecord[]): Promise<void>;
   /** Removes connections and every binding they had (the given ones and whatever the index had). */
   unregister(node: string, connections: readonly ConnectionBindings[]): Promise<void>;
-  /** Moves a connection from `previous` to `uid` (null: none). */
-  setUid(clientId: string, previous: string | null, uid: string | null): Promise<boolean>;
-  /** Adds a connection to a group. */
-  join(clientId: string, group: string): Promise<boolean>;
-  /** Removes a connection from a group. */
-  leave(clientId: string, group: string): Promise<boolean>;
+  /**
+   * Moves a connection from `previous` to `uid` (null: none). For a resumable connection, `since` says where it joined
+   * the new uid's history (`set`) and which key of the old one to drop.
+   */
+  setUid(
+    clientId: string,
+    previous: string | null,
+    uid: string | null,
+    since?: { drop: string | null; set: SinceField | null },
+  ): Promise<boolean>;
+  /** Adds a connection to a group (a resumable one with where it joined the group's history, `since`). */
+  join(clientId: string, group: string, since?: SinceField): Promise<boolean>;
+  /** Removes a connection from a group (a resumable one also forgets the `sinceKey` field). */
+  leave(clientId: string, group: string, sinceKey?: string): Promise<boolean>;
   /** Replaces a connection's session JSON. */
   setSession(clientId: string, session: string): Promise<boolean>;
   /** `node` now hosts (`hosted`) or no longer hosts a uid or group. */
@@ -65,11 +97,39 @@ export interface ClusterDirectory {
   isAlive(node: string): Promise<boolean>;
   /**
    * Removes a dead node's connections and hosted names, in batches of `batch`, if this node (`by`) wins the reap
-   * lock for `lockTtl` ms; resolves to whether it did.
+   * lock for `lockTtl` ms; resolves to whether it did. With `resumeWindow` (ms), the records of its resumable
+   * connections are kept, dropped and adoptable, until their window ends (the next reaps remove them then), and the
+   * node is forgotten once nothing is left.
    */
-  reap(node: string, by: string, batch: number, lockTtl: number): Promise<boolean>;
+  reap(node: string, by: string, batch: number, lockTtl: number, resumeWindow?: number): Promise<boolean>;
   /** Removes a node that is leaving (after its connections were unregistered): liveness, hosted names, stats. */
   forgetNode(node: string): Promise<void>;
+
+  // ---- resume (optional: a directory without them makes an engine that refuses every resume) ---------------------
+
+  /**
+   * Marks a resumable connection dropped until `until` (ms), or attached again with 0, in its record and in the sets
+   * of dropped members of its uid, groups and everyone (sends count it as held, not delivered). `generation` is the
+   * backend's generation when it dropped (see `generation`): a resume that sees another one may have lost history.
+   * Resolves to false when the connection is missing from the index.
+   */
+  setDetached?(node: string, connection: ConnectionBindings, until: number, generation: string): Promise<boolean>;
+  /** Records a resumable connection's new secret hash (hex): a resume on its own node rotates it. */
+  setSecret?(node: string, connection: ConnectionBindings, secretHash: string): Promise<boolean>;
+  /** Marks a resumable connection handed over to node `by`: its record is never adopted or kept again. */
+  setMoved?(node: string, connection: ConnectionBindings, by: string): Promise<boolean>;
+  /** For each group, the client_ids of its dropped resumable members. */
+  getDroppedByGroups?(groups: readonly string[]): Promise<string[][]>;
+  /**
+   * Takes the resumable connection `clientId` that `node` left (it is gone, or going): checks the presented secret's
+   * hash (hex) and the window, and marks the record taken by `by`, so that a second taker is refused.
+   */
+  adopt?(node: string, clientId: string, presentedHash: string, by: string): Promise<DirectoryAdoption>;
+  /**
+   * Marks a node gone now (its liveness expires at once) without removing its entries: its dropped resumable
+   * connections stay adoptable until their windows end, and the reaper removes what is left.
+   */
+  markGone?(node: string): Promise<void>;
 
   /** What each listed connection has, or null. */
   getClients(clientIds: readonly string[]): Promise<(ClientInfo | null)[]>;

@@ -22,7 +22,27 @@ export type HolderCall =
   | { fn: 'setSession'; session: PushSession }
   | { fn: 'updateSession'; patch: PushSession }
   /** Close it; with `final`, the body is a last message to flush first (`b`: binary). */
-  | { fn: 'close'; destroy: boolean; final: boolean };
+  | { fn: 'close'; destroy: boolean; final: boolean }
+  /**
+   * Hand it over to the calling node, which resumes it (resume on another node): `hash` is the SHA-256 (hex) of the
+   * secret its client presented, `next` the hash of its new secret. Answered with an `AdoptReply`.
+   */
+  | { fn: 'adopt'; hash: string; next: string }
+  /** The connection handed over with `adopt` is registered on the calling node: remove it here, without a close event. */
+  | { fn: 'release' };
+
+/** What the holder answers to an `adopt` call. */
+export type AdoptReply =
+  | { status: 'not_found' | 'refused' }
+  | {
+      status: 'ok';
+      uid: string | null;
+      groups: string[];
+      session: PushSession;
+      /** Where it joined each history: [history key, offset or null]. */
+      since: [string, string | null][];
+      historyLost: boolean;
+    };
 
 interface Header {
   /** Protocol version. */
@@ -33,12 +53,16 @@ interface Header {
 
 /** Every message nodes exchange. */
 export type ClusterMessage =
-  /** A push on a uid's, group's or everyone's channel; body = the message (`b`: binary); `x`: client_ids to skip. */
-  | (Header & { op: 'push'; b?: 1; x?: string[] })
-  /** A push to listed client_ids of the receiving node (on its node channel). */
-  | (Header & { op: 'clients'; b?: 1; c: string[] })
+  /**
+   * A push on a uid's, group's or everyone's channel; body = the message (`b`: binary; `j`: JSON the module
+   * serialised); `x`: client_ids to skip. With history (resume): `h`, its offset in the target's history, and for a
+   * send to several groups `t`, all of their names in order (a connection gets it through the first one it is in).
+   */
+  | (Header & { op: 'push'; b?: 1; j?: 1; x?: string[]; h?: string; t?: string[] })
+  /** A push to listed client_ids of the receiving node (on its node channel); `h`: each one's history offset. */
+  | (Header & { op: 'clients'; b?: 1; j?: 1; c: string[]; h?: Record<string, string> })
   /** A push to the members of several groups, de-duplicated by the sender (on a node channel). */
-  | (Header & { op: 'groups'; b?: 1; g: string[]; x?: string[] })
+  | (Header & { op: 'groups'; b?: 1; j?: 1; g: string[]; x?: string[] })
   /** Close every connection of the uid whose channel this came on. */
   | (Header & { op: 'close-uid' })
   /** The group whose channel this came on was dissolved. */
@@ -74,6 +98,14 @@ export type ClusterMessageBody = ClusterMessage extends infer M ? (M extends Hea
 
 const NEWLINE = 0x0a;
 
+/**
+ * The header of a message from `origin`, as JSON without its closing brace: a backend that stamps a history offset
+ * into a push while it publishes it (the Redis scripts do) appends `,"h":…}`, a newline and the body.
+ */
+export function openClusterHeader(origin: string, message: ClusterMessageBody): string {
+  return JSON.stringify({ v: CLUSTER_PROTOCOL_VERSION, o: origin, ...message }).slice(0, -1);
+}
+
 /** Encodes a message from `origin` with an optional body. */
 export function encodeClusterMessage(origin: string, message: ClusterMessageBody, body?: Buffer): Buffer {
   const head = Buffer.from(JSON.stringify({ v: CLUSTER_PROTOCOL_VERSION, o: origin, ...message }) + '\n', 'utf8');
@@ -106,10 +138,13 @@ export function decodeClusterMessage(payload: Buffer): { message: ClusterMessage
 function check(h: Record<string, unknown>): string | null {
   if (typeof h.o !== 'string') return 'no origin';
   if (h.b !== undefined && h.b !== 1) return 'bad binary flag';
+  if (h.j !== undefined && h.j !== 1) return 'bad JSON flag';
   switch (h.op) {
     case 'push':
-      return optionalStrings(h.x, 'x');
+      if (h.h !== undefined && typeof h.h !== 'string') return 'bad history offset';
+      return optionalStrings(h.x, 'x') ?? optionalStrings(h.t, 't');
     case 'clients':
+      if (h.h !== undefined && !isStringRecord(h.h)) return 'bad history offsets';
       return strings(h.c, 'c');
     case 'groups':
       return strings(h.g, 'g') ?? optionalStrings(h.x, 'x');
@@ -148,6 +183,10 @@ function checkCall(call: unknown): string | null {
       return isRecord(call.patch) ? null : 'bad patch';
     case 'close':
       return typeof call.destroy === 'boolean' && typeof call.final === 'boolean' ? null : 'bad close';
+    case 'adopt':
+      return typeof call.hash === 'string' && typeof call.next === 'string' ? null : 'bad adopt';
+    case 'release':
+      return null;
     default:
       return `unknown call ${JSON.stringify(call.fn)}`;
   }
@@ -155,6 +194,10 @@ function checkCall(call: unknown): string | null {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isStringRecord(value: unknown): boolean {
+  return isRecord(value) && Object.values(value).every((v) => typeof v === 'string');
 }
 
 function isId(value: unknown): value is number {

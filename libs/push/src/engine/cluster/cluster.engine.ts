@@ -1,5 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { isPushError, PushClientNotFoundError, PushEngineUnavailableError } from '../../errors/push.errors';
+import { formatOffset, parseOffset, type HistoryOffset } from '../../history/history-offset';
+import type { HistoryLimits, HistoryRead, HistoryReadResult } from '../../history/history.interface';
+import { connectionTargets, targetKey, type TargetRef } from '../../history/target-key';
 import { createNodeId, nodeIdOf } from '../../identity/client-id';
 import type { ClientInfo } from '../../interfaces/client-info.interface';
 import type { PushSession } from '../../interfaces/push-message.interface';
@@ -11,15 +14,25 @@ import { EncodedMessage } from '../../message/encoded-message';
 import type { PushMetrics } from '../../push-metrics.service';
 import { parseNodeStats } from '../../stats/node-stats';
 import type { NodeStats } from '../../stats/node-stats.interface';
+import { envelopeOf } from '../../resume/push-protocol';
+import { sameSecretHash } from '../../resume/resume-token';
 import { LocalNode, type LocalDelivery } from '../local-node';
-import { InitialBinding, PushEngine, PushEngineContext, type PushEngineHealth } from '../push.engine';
+import {
+  AdoptedRecord,
+  AdoptResult,
+  InitialBinding,
+  PushEngine,
+  PushEngineContext,
+  type PushEngineHealth,
+} from '../push.engine';
 import type { ClusterDirectory, ConnectionRecord } from './cluster-directory';
-import type { HolderCall } from './cluster-message';
+import type { ClusterHistory, RecordedCount, RecordedMessage } from './cluster-history';
+import { openClusterHeader, type AdoptReply, type HolderCall } from './cluster-message';
 import type { ClusterRoute, ClusterTransport } from './cluster-transport';
 import { within } from '../../util/within';
 import { HolderWrites } from './holder-writes';
 import { Liveness } from './liveness';
-import { ClusterInbox, NodeMessaging } from './node-messaging';
+import { ClusterInbox, NodeMessaging, type PushExtra } from './node-messaging';
 import { Resync } from './resync';
 import { RouteSubscriptions } from './route-subscriptions';
 
@@ -30,6 +43,8 @@ const BATCH = 500;
 export interface ClusterBackend {
   transport: ClusterTransport;
   directory: ClusterDirectory;
+  /** The history half (resume and recovery); without it, or without the directory's resume methods, none. */
+  history?: ClusterHistory | null;
 }
 
 /** The timings every cluster engine runs on (the Redis engine's options of the same names). */
@@ -73,6 +88,15 @@ export abstract class ClusterEngine extends PushEngine {
   protected liveness!: Liveness;
   protected resync!: Resync;
   protected holder!: HolderWrites;
+  /**
+   * The history bounds when resume is on (set before `connect`, so a backend can build its history half with them);
+   * null when it is off.
+   */
+  protected historyLimits: HistoryLimits | null = null;
+  /** The history half when this engine resumes connections (resume on, and a backend that supports it). */
+  private history: ClusterHistory | null = null;
+  /** How long a dropped resumable connection stays adoptable (resume.window). */
+  private resumeWindow = 0;
   private closing = false;
   /** The listener was found deaf: this node's connections are out of the index until the next resync. */
   private withdrawn = false;
@@ -101,9 +125,14 @@ export abstract class ClusterEngine extends PushEngine {
     this.metrics = context.metrics;
     this.registry = context.registry;
     this.local = new LocalNode(context.registry);
-    const { transport, directory } = await this.connect();
+    this.historyLimits = context.resume ? context.resume.history : null;
+    const { transport, directory, history } = await this.connect();
     this.transport = transport;
     this.directory = directory;
+    if (context.resume && history && directory.adopt && directory.setDetached) {
+      this.history = history;
+      this.resumeWindow = context.resume.window;
+    }
     this.messaging = new NodeMessaging(
       this.nodeId,
       transport,
@@ -121,10 +150,18 @@ export abstract class ClusterEngine extends PushEngine {
       (what, error) => this.indexWriteFailed(what, error),
       this.timings.requestTimeout,
     );
-    this.holder = new HolderWrites(this.local, directory, this.subscriptions, {
-      write: (call) => this.indexWrite(call),
-      failed: (what, error) => this.indexWriteFailed(what, error),
-    });
+    const holderResume = this.history && {
+      head: async (target: TargetRef) => (await this.history!.heads([target]))[0],
+      adopt: (clientId: string, hash: string, next: string, by: string) => this.handOver(clientId, hash, next, by),
+      release: (clientId: string) => this.releaseHere(clientId),
+    };
+    this.holder = new HolderWrites(
+      this.local,
+      directory,
+      this.subscriptions,
+      { write: (call) => this.indexWrite(call), failed: (what, error) => this.indexWriteFailed(what, error) },
+      holderResume,
+    );
     const resync = this.resync;
     const state = { withdrawn: () => this.withdrawn };
     this.liveness = new Liveness(
@@ -135,6 +172,7 @@ export abstract class ClusterEngine extends PushEngine {
         sendProbe: (id) => transport.publishToNode(this.nodeId, this.messaging.encode({ op: 'probe', id })).then(() => undefined),
         deaf: (silentMs) => void this.listenerDeaf(silentMs),
         resync: (reason) => resync.schedule(reason),
+        dataLost: () => this.historyLostForAll(),
         get resyncOwed() {
           return resync.isOwed;
         },
@@ -143,7 +181,7 @@ export abstract class ClusterEngine extends PushEngine {
         },
         failed: (error) => this.failed(error),
       },
-      this.timings,
+      { ...this.timings, resumeWindow: this.history ? this.resumeWindow : undefined },
     );
     try {
       await transport.start(this.nodeId, (route, payload) => this.messaging.receive(route, payload));
@@ -169,10 +207,17 @@ export abstract class ClusterEngine extends PushEngine {
     await this.resync?.inProgress;
     this.registry?.onMembership(null);
     this.messaging?.close('the push engine is shutting down');
-    // Leave the index as if this node had never been: whatever is still held goes, then the node itself.
+    // Leave the index as if this node had never been: whatever is still held goes, then the node itself. Except, when
+    // connections resume: the dropped ones stay (they resume on another node, which adopts them from the index), and
+    // the node is marked gone rather than forgotten, so that the reaper removes them once their windows end.
     try {
-      await this.withdrawAll();
-      await this.directory.forgetNode(this.nodeId);
+      if (this.handsOverOnShutdown) {
+        await this.withdrawAll((conn) => !this.registry.isDetached(conn));
+        await this.directory.markGone!(this.nodeId);
+      } else {
+        await this.withdrawAll();
+        await this.directory.forgetNode(this.nodeId);
+      }
     } catch (error) {
       this.logger.warn(`could not remove this node's entries (the reaper will): ${(error as Error).message}`);
     }
@@ -206,9 +251,11 @@ export abstract class ClusterEngine extends PushEngine {
 
   async register(conn: LocalConnection, initial?: InitialBinding): Promise<void> {
     this.local.add(conn, initial);
+    for (const group of initial?.groups ?? []) this.registry.join(conn, group);
     await serialWrite(conn, async () => {
       if (!this.local.holds(conn)) return;
       try {
+        await this.markSince(conn);
         await this.directory.register(this.nodeId, [recordOf(conn)]);
       } catch (error) {
         // Accepted locally all the same: local pushes reach it, and the resync writes it once the backend is back.
@@ -216,6 +263,20 @@ export abstract class ClusterEngine extends PushEngine {
       }
     });
     if (conn.uid) await this.subscriptions.ready('uid', conn.uid);
+    for (const group of conn.groups) await this.subscriptions.ready('group', group);
+  }
+
+  /**
+   * A resumable connection's place in each of its targets' histories, where it has none yet (a connection resumed
+   * from another node brings its own): their heads now, read before it joins them.
+   */
+  private async markSince(conn: LocalConnection): Promise<void> {
+    const since = conn.resume?.since;
+    if (!since || !this.history) return;
+    const missing = targetsOf(conn).filter((target) => !since.has(targetKey(target)));
+    if (missing.length === 0) return;
+    const heads = await this.history.heads(missing);
+    missing.forEach((target, i) => since.set(targetKey(target), target.kind === 'client' ? null : heads[i]));
   }
 
   async unregister(conn: LocalConnection): Promise<ClientInfo> {
@@ -239,6 +300,7 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   async sendToClients(clientIds: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult> {
+    if (this.history) return this.sendToClientsRecorded(clientIds, message, exclude, this.history);
     const byNode = new Map<string, string[]>();
     const mine: string[] = [];
     for (const id of new Set(clientIds)) {
@@ -263,6 +325,7 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   async sendToUids(uids: string[], message: EncodedMessage): Promise<SendResult> {
+    if (this.history) return this.sendToTargetsRecorded(uids.map((name) => ({ kind: 'uid', name })), message, null, this.history);
     const unique = [...new Set(uids)];
     const local = this.local.deliverToUids(unique, message);
     const payload = this.messaging.encodePush(message);
@@ -276,6 +339,7 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   async sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult> {
+    if (this.history) return this.sendToGroupsRecorded([...new Set(groups)], message, exclude, this.history);
     const unique = [...new Set(groups)];
     const local = this.local.deliverToGroups(unique, message, exclude);
     const excluded = exclude ? [...exclude] : [];
@@ -299,10 +363,145 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   async sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult> {
+    if (this.history) return this.sendToTargetsRecorded([{ kind: 'all' }], message, exclude, this.history);
     const local = this.local.deliverToAll(message, exclude);
     const excluded = exclude ? [...exclude] : [];
     const payload = this.messaging.encodePush(message, { x: excluded });
     return this.fanout(local, () => this.transport.publishToAll(payload, excluded));
+  }
+
+  // ---- send with history (resume on) ---------------------------------------------------------------------------
+  // A push is written at once to this node's plain connections; every resumable connection, here or elsewhere, gets it
+  // from the target's channel, where the backend publishes it with its history offset in the step that records it,
+  // so that pushes to one target reach every node in the order of their offsets (the order a replay keeps too).
+
+  /** Sends to uids (each its own history) or to everyone. */
+  private async sendToTargetsRecorded(
+    targets: Exclude<TargetRef, { kind: 'client' | 'group' }>[],
+    message: EncodedMessage,
+    exclude: ReadonlySet<string> | null,
+    history: ClusterHistory,
+  ): Promise<SendResult> {
+    const plain = message.forAudience('plain');
+    const excluded = exclude ? [...exclude] : [];
+    const parts = [...new Map(targets.map((t) => [targetKey(t), t])).values()].map((target) => {
+      const local =
+        target.kind === 'all' ? this.local.deliverToAll(plain, exclude) : this.local.deliverToUids([target.name], plain);
+      const recorded = this.recorded(message, { x: excluded });
+      return { local, remote: history.publishToTarget(target, recorded, excluded, null) };
+    });
+    return this.countRecorded(parts);
+  }
+
+  /** Sends to groups: to one like a uid; to several, once per connection, through the first group it is in. */
+  private async sendToGroupsRecorded(
+    groups: string[],
+    message: EncodedMessage,
+    exclude: ReadonlySet<string> | null,
+    history: ClusterHistory,
+  ): Promise<SendResult> {
+    const plain = message.forAudience('plain');
+    const excluded = exclude ? [...exclude] : [];
+    if (groups.length === 1) {
+      const local = this.local.deliverToGroups(groups, plain, exclude);
+      const target: TargetRef = { kind: 'group', name: groups[0] };
+      const recorded = this.recorded(message, { x: excluded });
+      return this.countRecorded([{ local, remote: history.publishToTarget(target, recorded, excluded, null) }]);
+    }
+    const local = this.local.deliverToGroups(groups, plain, exclude);
+    // A connection in two of the groups counts once: the members are read and de-duplicated (each group's own count
+    // would count it twice); then each group that has members records the push and its channel carries it.
+    const remote = this.run(async () => {
+      const { count, nonEmpty } = await this.countMembers(groups, exclude);
+      if (nonEmpty.length === 0) return count;
+      const recorded = this.recorded(message, { x: excluded, t: nonEmpty });
+      await Promise.all(nonEmpty.map((name) => history.publishToTarget({ kind: 'group', name }, recorded, excluded, nonEmpty)));
+      return count;
+    });
+    return this.countRecorded([{ local, remote }]);
+  }
+
+  /** Sends to client_ids: each resumable one's own history gets it, on the slot of the node that holds it. */
+  private async sendToClientsRecorded(
+    clientIds: string[],
+    message: EncodedMessage,
+    exclude: ReadonlySet<string> | null,
+    history: ClusterHistory,
+  ): Promise<SendResult> {
+    const byNode = new Map<string, string[]>();
+    for (const id of new Set(clientIds)) {
+      if (exclude?.has(id)) continue;
+      const node = nodeIdOf(id);
+      const ids = byNode.get(node);
+      if (ids) ids.push(id);
+      else byNode.set(node, [id]);
+    }
+    const mine = byNode.get(this.nodeId) ?? [];
+    const local = this.local.deliverToClients(mine, message.forAudience('plain'), null);
+    // This node's plain connections have it now; only its resumable ones need their histories (and the ordered
+    // stream): with none, the send stays local, and goes on while the backend is away.
+    if (mine.length && !mine.some((id) => this.local.get(id)?.resume)) byNode.delete(this.nodeId);
+    const parts = [...byNode].map(([node, ids]) => ({
+      local: node === this.nodeId ? local : NOTHING_HERE,
+      remote: history.publishToClients(node, this.recorded(message, { c: ids }), ids),
+    }));
+    if (!byNode.has(this.nodeId)) parts.push({ local, remote: Promise.resolve(LOCAL_ONLY) });
+    return this.countRecorded(parts);
+  }
+
+  /**
+   * The members of several groups (each once) and the dropped ones among them, minus the excluded ones, and the
+   * groups that have members, in their order.
+   */
+  private async countMembers(
+    groups: string[],
+    exclude: ReadonlySet<string> | null,
+  ): Promise<{ count: RecordedCount; nonEmpty: string[] }> {
+    const [members, dropped] = await Promise.all([
+      this.directory.getClientIdsByGroups(groups),
+      this.directory.getDroppedByGroups!(groups),
+    ]);
+    const all = new Set(members.flat());
+    const held = new Set(dropped.flat());
+    for (const id of exclude ?? []) {
+      all.delete(id);
+      held.delete(id);
+    }
+    const nonEmpty = groups.filter((_, i) => members[i].length > 0);
+    return { count: { count: all.size, held: held.size }, nonEmpty };
+  }
+
+  /**
+   * What a recorded send did: here, the plain connections it was written to; elsewhere (and the resumable ones here,
+   * which the target's channel reaches), the attached members the index counts; and held, the dropped ones. A target
+   * whose backend failed does not hide the others: the 503 carries what went out.
+   */
+  private async countRecorded(parts: { local: LocalDelivery; remote: Promise<RecordedCount> }[]): Promise<SendResult> {
+    const results = await Promise.allSettled(parts.map((part) => part.remote));
+    let delivered = 0;
+    let held = 0;
+    let failure: unknown;
+    for (let i = 0; i < parts.length; i++) {
+      const here = await parts[i].local.count;
+      delivered += here.delivered;
+      const result = results[i];
+      if (result.status === 'rejected') {
+        failure ??= result.reason;
+        continue;
+      }
+      const plainHere = parts[i].local.members - here.deferred;
+      delivered += Math.max(0, result.value.count - result.value.held - plainHere);
+      held += result.value.held;
+    }
+    if (failure === undefined) return { delivered, held };
+    this.failed(failure);
+    throw this.unavailable(failure, delivered, parts.length > 1);
+  }
+
+  /** The push as a recorded publish carries it: this node's header (open, for the offset) and the payload. */
+  private recorded(message: EncodedMessage, extra: PushExtra): RecordedMessage {
+    const flags = message.binary ? 'b' : message.json ? 'j' : '';
+    return { head: openClusterHeader(this.nodeId, this.messaging.pushBody(message, extra)), body: message.data, flags };
   }
 
   // ---- bind ----------------------------------------------------------------------------------------------------
@@ -434,23 +633,39 @@ export abstract class ClusterEngine extends PushEngine {
 
   private inbox(): ClusterInbox {
     return {
-      push: (route, message, exclude) => {
-        if (route.kind === 'all') return this.local.deliverFromCluster(this.registry.all, message, exclude);
+      push: (route, message, exclude, recorded) => {
         const members =
-          route.kind === 'uid'
-            ? this.registry.connectionsOfUid(route.name)
-            : route.kind === 'group'
-              ? this.registry.connectionsOfGroup(route.name)
-              : undefined;
-        if (members) this.local.deliverFromCluster(members, message, exclude);
+          route.kind === 'all'
+            ? this.registry.all
+            : route.kind === 'uid'
+              ? this.registry.connectionsOfUid(route.name)
+              : route.kind === 'group'
+                ? this.registry.connectionsOfGroup(route.name)
+                : undefined;
+        if (!members) return;
+        if (!recorded || route.kind === 'node') return this.local.deliverFromCluster(members, message, exclude);
+        const target: TargetRef = route.kind === 'all' ? { kind: 'all' } : { kind: route.kind, name: route.name };
+        let stamped = message.withEnvelope(envelopeOf(message, { key: targetKey(target), offset: recorded.offset }));
+        if (recorded.own) stamped = stamped.forAudience('resumable');
+        // A send to several groups reaches a connection once: through the first of them it is in.
+        const earlier = recorded.groups && route.kind === 'group' ? recorded.groups.slice(0, recorded.groups.indexOf(route.name)) : [];
+        const audience = earlier.length
+          ? [...(members as ReadonlySet<LocalConnection>)].filter((conn) => !earlier.some((group) => conn.groups.has(group)))
+          : members;
+        this.local.deliverFromCluster(audience, stamped, exclude);
       },
-      pushToClients: (clientIds, message) => {
-        const targets = new Set<LocalConnection>();
+      pushToClients: (clientIds, message, offsets, own) => {
+        const plain = new Set<LocalConnection>();
         for (const id of clientIds) {
           const conn = this.local.get(id);
-          if (conn) targets.add(conn);
+          if (!conn) continue;
+          const offset = conn.resume && offsets?.[id] ? parseOffset(offsets[id]) : null;
+          if (offset) {
+            const key = targetKey({ kind: 'client', name: id });
+            this.local.deliverFromCluster([conn], message.withEnvelope(envelopeOf(message, { key, offset })), null);
+          } else if (!own) plain.add(conn); // this node's own send wrote its plain connections already
         }
-        if (targets.size) this.local.deliverFromCluster(targets, message, null);
+        if (plain.size) this.local.deliverFromCluster(plain, message, null);
       },
       pushToGroups: (groups, message, exclude) => {
         const targets = new Set<LocalConnection>();
@@ -463,7 +678,7 @@ export abstract class ClusterEngine extends PushEngine {
       closeUid: (uid) => void this.local.closeUid(uid),
       ungroup: (group) => void this.holder.dropGroup(group),
       probeHeard: (id) => this.liveness.heard(id),
-      serve: (clientId, call, body, binary) => this.holder.serve(clientId, call, body, binary),
+      serve: (clientId, call, body, binary, from) => this.holder.serve(clientId, call, body, binary, from),
     };
   }
 
@@ -518,13 +733,18 @@ export abstract class ClusterEngine extends PushEngine {
     this.transport.reconnectListener();
   }
 
-  /** Removes every connection this node holds from the index (its local registry is left as it is). */
-  private withdrawAll(): Promise<number> {
-    return this.forEachBatch((batch) =>
-      this.directory.unregister(
-        this.nodeId,
-        batch.map((conn) => ({ clientId: conn.id, uid: conn.uid, groups: [...conn.groups] })),
-      ),
+  /**
+   * Removes the connections this node holds (those `which` picks; all by default) from the index (its local registry
+   * is left as it is).
+   */
+  private withdrawAll(which?: (conn: LocalConnection) => boolean): Promise<number> {
+    return this.forEachBatch(
+      (batch) =>
+        this.directory.unregister(
+          this.nodeId,
+          batch.map((conn) => ({ clientId: conn.id, uid: conn.uid, groups: [...conn.groups] })),
+        ),
+      which,
     );
   }
 
@@ -548,7 +768,11 @@ export abstract class ClusterEngine extends PushEngine {
     await this.directory.rehost(this.nodeId, [...this.registry.uids()], [...this.registry.groups()]);
     // Each batch is written in its connections' write turn, from their state at that moment: a connection closed
     // since the snapshot is skipped (not resurrected), and a bind in flight lands before it (not rolled back).
-    const restored = await this.forEachBatch((batch) => this.directory.register(this.nodeId, batch.map(recordOf)));
+    // A connection handed over to another node is not this node's to write back.
+    const restored = await this.forEachBatch(
+      (batch) => this.directory.register(this.nodeId, batch.map(recordOf)),
+      (conn) => !conn.resume?.movedTo,
+    );
     this.withdrawn = false;
     this.metrics.engineResyncs++;
     this.logger.log(`restored ${restored} connection(s) in the index (${reason})`);
@@ -558,8 +782,11 @@ export abstract class ClusterEngine extends PushEngine {
    * Runs `write` over this node's connections in batches of `BATCH`, each batch in the write turn of all of its
    * connections, with only those still held when the turn comes.
    */
-  private async forEachBatch(write: (batch: LocalConnection[]) => Promise<void>): Promise<number> {
-    const conns = [...this.registry.connections()];
+  private async forEachBatch(
+    write: (batch: LocalConnection[]) => Promise<void>,
+    which: (conn: LocalConnection) => boolean = () => true,
+  ): Promise<number> {
+    const conns = [...this.registry.connections()].filter(which);
     let written = 0;
     for (let i = 0; i < conns.length; i += BATCH) {
       const batch = conns.slice(i, i + BATCH);
@@ -570,6 +797,138 @@ export abstract class ClusterEngine extends PushEngine {
       });
     }
     return written;
+  }
+
+  // ---- resume and recovery -------------------------------------------------------------------------------------
+  // A dropped resumable connection stays in the index, marked dropped (sends count it held), until its window ends.
+  // Its node keeps it in memory meanwhile and resumes it there with its client_id; another node takes it over through
+  // an `adopt` call to the holder, or, when the holder is gone (a restart, a crash), from the index itself, where the
+  // reaper keeps such records adoptable until their windows end. Either way it gets a new client_id there.
+
+  override get resumable(): boolean {
+    return this.history !== null;
+  }
+
+  override get handsOverOnShutdown(): boolean {
+    return this.history !== null && typeof this.directory.markGone === 'function';
+  }
+
+  override async detach(conn: LocalConnection): Promise<void> {
+    const until = conn.resume?.detachedUntil ?? 0;
+    if (!this.history || until === 0) return;
+    await this.markInIndex(conn, (bindings) =>
+      this.directory.setDetached!(this.nodeId, bindings, until, this.liveness.currentGeneration),
+    );
+  }
+
+  override async adopt(clientId: string, presented: Buffer, next: Buffer): Promise<AdoptResult> {
+    if (!this.history) return { status: 'not_found' };
+    const node = nodeIdOf(clientId);
+    if (node === this.nodeId) return this.adoptHere(clientId, presented, next);
+    // Held by a live node: it hands the connection over (it alone writes its record). Gone: taken from the index.
+    if (await this.run(() => this.directory.isAlive(node))) {
+      const call: HolderCall = { fn: 'adopt', hash: presented.toString('hex'), next: next.toString('hex') };
+      const reply = (await this.onHolder(clientId, call)) as AdoptReply | false | null;
+      if (reply && typeof reply === 'object') {
+        if (reply.status !== 'ok') return { status: reply.status };
+        const since = new Map(reply.since.map(([key, offset]) => [key, offset === null ? null : parseOffset(offset)] as const));
+        const { uid, groups, session, historyLost } = reply;
+        return { status: 'moved', record: { clientId, uid, groups, session, since, historyLost } };
+      }
+    }
+    const taken = await this.run(() => this.directory.adopt!(node, clientId, presented.toString('hex'), this.nodeId));
+    if (taken.status !== 'ok') return { status: taken.status };
+    // A server restarted since it dropped: the histories it missed messages in may be gone.
+    const restarted = taken.generation !== '' && taken.generation !== this.liveness.currentGeneration;
+    return { status: 'moved', record: { ...taken.record, historyLost: taken.record.historyLost || restarted } };
+  }
+
+  override async reattach(conn: LocalConnection): Promise<void> {
+    if (!this.history || !conn.resume) return;
+    const secret = conn.resume.secretHash.toString('hex');
+    await this.markInIndex(conn, async (bindings) => {
+      const attached = await this.directory.setDetached!(this.nodeId, bindings, 0, '');
+      return attached && (await this.directory.setSecret!(this.nodeId, bindings, secret));
+    });
+  }
+
+  override async release(record: AdoptedRecord): Promise<void> {
+    const node = nodeIdOf(record.clientId);
+    const bindings = { clientId: record.clientId, uid: record.uid, groups: record.groups };
+    if (node !== this.nodeId && (await this.run(() => this.directory.isAlive(node)))) {
+      const released = await this.onHolder(record.clientId, { fn: 'release' }).catch(() => false);
+      if (released === true) return;
+    }
+    await this.run(() => this.directory.unregister(node, [bindings]));
+  }
+
+  override async readHistory(reads: HistoryRead[]): Promise<HistoryReadResult[]> {
+    if (!this.history) return super.readHistory(reads);
+    return this.run(() => this.history!.read(reads));
+  }
+
+  /** A resume of a connection this node holds: it keeps its client_id. */
+  private adoptHere(clientId: string, presented: Buffer, next: Buffer): AdoptResult {
+    const conn = this.local.get(clientId);
+    if (!conn?.resume || conn.resume.movedTo) return { status: 'not_found' };
+    if (!sameSecretHash(presented, conn.resume.secretHash)) return { status: 'refused' };
+    conn.resume.secretHash = next;
+    return { status: 'local', conn };
+  }
+
+  /**
+   * Another node's `adopt` call on a connection this node holds: hands it over (its bindings and where it joined its
+   * histories), and keeps it, marked moved, until that node's `release` (or the window) removes it without a close
+   * event. Its socket, if the server had not noticed it died, is replaced (4001).
+   */
+  private async handOver(clientId: string, hash: string, next: string, by: string): Promise<AdoptReply> {
+    const conn = this.local.get(clientId);
+    const resume = conn?.resume;
+    if (!conn || !resume || resume.movedTo) return { status: 'not_found' };
+    if (!sameSecretHash(Buffer.from(hash, 'hex'), resume.secretHash)) return { status: 'refused' };
+    resume.secretHash = Buffer.from(next, 'hex');
+    resume.movedTo = by || 'elsewhere';
+    // Not ended by its window any more, nor by its socket's close: its release does that.
+    if (resume.expiry) clearTimeout(resume.expiry);
+    resume.end = null;
+    resume.expiry = setTimeout(() => void this.releaseHere(clientId), Math.max(this.resumeWindow, 30_000));
+    resume.expiry.unref();
+    if (!this.registry.isDetached(conn)) this.registry.close(conn, 4001, 'replaced');
+    await this.markInIndex(conn, (bindings) => this.directory.setMoved!(this.nodeId, bindings, resume.movedTo!)).catch(
+      (error: unknown) => this.indexWriteFailed('hand over', error),
+    );
+    return {
+      status: 'ok',
+      uid: conn.uid,
+      groups: [...conn.groups],
+      session: structuredClone(conn.session),
+      since: [...resume.since].map(([key, offset]) => [key, offset && formatOffset(offset)] as [string, string | null]),
+      historyLost: resume.historyLost,
+    };
+  }
+
+  /** Removes a connection handed over to another node, here and from the index, without a close event. */
+  private async releaseHere(clientId: string): Promise<boolean> {
+    const conn = this.local.get(clientId);
+    if (!conn?.resume?.movedTo) return false;
+    await this.unregister(conn);
+    return true;
+  }
+
+  /** Runs a write to a resumable connection's index entries in its write turn; a missing entry schedules a resync. */
+  private async markInIndex(
+    conn: LocalConnection,
+    write: (bindings: { clientId: string; uid: string | null; groups: string[] }) => Promise<boolean>,
+  ): Promise<void> {
+    await serialWrite(conn, async () => {
+      if (!this.local.holds(conn)) return;
+      await this.indexWrite(() => write({ clientId: conn.id, uid: conn.uid, groups: [...conn.groups] }));
+    });
+  }
+
+  /** The backend lost data: no resumable connection of this node may be told its gap was recovered. */
+  private historyLostForAll(): void {
+    for (const conn of this.registry.connections()) if (conn.resume) conn.resume.historyLost = true;
   }
 
   // ---- plumbing ------------------------------------------------------------------------------------------------
@@ -665,8 +1024,32 @@ export abstract class ClusterEngine extends PushEngine {
 
 const EMPTY = Buffer.alloc(0);
 
+/** The local part of a recorded send to another node's client_ids: nothing written here. */
+const NOTHING_HERE: LocalDelivery = { count: { delivered: 0, held: 0, deferred: 0 }, members: 0 };
+/** The remote part of a send to this node's plain client_ids only: nothing beyond what was written here. */
+const LOCAL_ONLY: RecordedCount = { count: 0, held: 0 };
+
 function recordOf(conn: LocalConnection): ConnectionRecord {
-  return { clientId: conn.id, uid: conn.uid, groups: [...conn.groups], session: JSON.stringify(conn.session) };
+  const record: ConnectionRecord = {
+    clientId: conn.id,
+    uid: conn.uid,
+    groups: [...conn.groups],
+    session: JSON.stringify(conn.session),
+  };
+  const resume = conn.resume;
+  if (resume && !resume.movedTo) {
+    record.resumable = {
+      secretHash: resume.secretHash.toString('hex'),
+      since: [...resume.since].map(([key, offset]) => [key, offset && formatOffset(offset)] as const),
+      historyLost: resume.historyLost,
+      detachedUntil: resume.detachedUntil,
+    };
+  }
+  return record;
+}
+
+function targetsOf(conn: LocalConnection): TargetRef[] {
+  return connectionTargets(conn);
 }
 
 

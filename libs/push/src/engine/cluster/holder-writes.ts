@@ -1,10 +1,12 @@
+import { formatOffset, parseOffset, type HistoryOffset } from '../../history/history-offset';
+import { targetKey, type TargetRef } from '../../history/target-key';
 import type { PushSession } from '../../interfaces/push-message.interface';
 import { serialWrite } from '../../local/connection-writes';
 import type { LocalConnection } from '../../local/local-connection';
 import { EncodedMessage } from '../../message/encoded-message';
 import type { LocalNode } from '../local-node';
 import type { ClusterDirectory } from './cluster-directory';
-import type { HolderCall } from './cluster-message';
+import type { AdoptReply, HolderCall } from './cluster-message';
 import type { RouteSubscriptions } from './route-subscriptions';
 
 /** How holder writes reach the index (the engine counts failures and schedules the resync). */
@@ -13,6 +15,16 @@ export interface IndexWriter {
   write(call: () => Promise<boolean>): Promise<void>;
   /** A write that failed and was not awaited by anyone: counted, logged, and left to the resync. */
   failed(what: string, error: unknown): void;
+}
+
+/** What the holder needs for connections on the resumable protocol (absent when the engine keeps no history). */
+export interface HolderResume {
+  /** Where a target's history stands now (a connection joining it starts after that). */
+  head(target: TargetRef): Promise<HistoryOffset | null>;
+  /** Hands a resumable connection over to another node (an `adopt` call). */
+  adopt(clientId: string, hash: string, next: string, by: string): Promise<AdoptReply>;
+  /** Removes a connection handed over to another node (a `release` call). */
+  release(clientId: string): Promise<boolean>;
 }
 
 /**
@@ -27,10 +39,14 @@ export class HolderWrites {
     private readonly directory: ClusterDirectory,
     private readonly subscriptions: RouteSubscriptions,
     private readonly index: IndexWriter,
+    private readonly resume: HolderResume | null = null,
   ) {}
 
-  /** Serves a call on a connection this node holds; resolves to false (or null) when it does not hold it. */
-  serve(clientId: string, call: HolderCall, body: Buffer, binary: boolean): Promise<unknown> {
+  /**
+   * Serves a call on a connection this node holds; resolves to false (or null) when it does not hold it. `from` is the
+   * calling node (this one for its own callers).
+   */
+  serve(clientId: string, call: HolderCall, body: Buffer, binary: boolean, from = ''): Promise<unknown> {
     switch (call.fn) {
       case 'bind':
         return this.setUid(clientId, call.uid);
@@ -48,6 +64,10 @@ export class HolderWrites {
         return Promise.resolve(
           this.local.close(clientId, call.final ? EncodedMessage.fromWire(body, binary) : null, call.destroy),
         );
+      case 'adopt':
+        return this.resume ? this.resume.adopt(clientId, call.hash, call.next, from) : Promise.resolve({ status: 'not_found' });
+      case 'release':
+        return this.resume ? this.resume.release(clientId) : Promise.resolve(false);
     }
   }
 
@@ -66,9 +86,13 @@ export class HolderWrites {
     return this.inTurn(clientId, false, async (conn) => {
       const previous = conn.uid;
       if (previous === uid) return true;
-      await this.index.write(() => this.directory.setUid(clientId, previous, uid));
+      const dropped = previous === null ? null : targetKey({ kind: 'uid', name: previous });
+      const joined = uid === null ? null : await this.since(conn, { kind: 'uid', name: uid });
+      const since = conn.resume ? { drop: dropped, set: joined } : undefined;
+      await this.index.write(() => this.directory.setUid(clientId, previous, uid, since));
       if (!this.local.holds(conn)) return false;
       this.local.registry.setUid(conn, uid);
+      this.noteSince(conn, dropped, joined);
       if (uid !== null) await this.subscriptions.ready('uid', uid);
       return true;
     });
@@ -78,9 +102,11 @@ export class HolderWrites {
     return this.inTurn(clientId, false, async (conn) => {
       this.local.registry.checkJoin(conn, group);
       if (conn.groups.has(group)) return true;
-      await this.index.write(() => this.directory.join(clientId, group));
+      const joined = await this.since(conn, { kind: 'group', name: group });
+      await this.index.write(() => this.directory.join(clientId, group, joined ?? undefined));
       if (!this.local.holds(conn)) return false;
       this.local.registry.join(conn, group);
+      this.noteSince(conn, null, joined);
       await this.subscriptions.ready('group', group);
       return true;
     });
@@ -89,11 +115,31 @@ export class HolderWrites {
   private leave(clientId: string, group: string): Promise<boolean> {
     return this.inTurn(clientId, false, async (conn) => {
       if (!conn.groups.has(group)) return true;
-      await this.index.write(() => this.directory.leave(clientId, group));
+      const key = conn.resume ? targetKey({ kind: 'group', name: group }) : undefined;
+      await this.index.write(() => this.directory.leave(clientId, group, key));
       if (!this.local.holds(conn)) return false;
       this.local.registry.leave(conn, group);
+      this.noteSince(conn, key ?? null, null);
       return true;
     });
+  }
+
+  /**
+   * A resumable connection about to join `target`: its history's head now (its replays never start before it), as
+   * the field its record keeps; null for a plain connection.
+   */
+  private async since(conn: LocalConnection, target: TargetRef): Promise<[string, string | null] | null> {
+    if (!conn.resume || !this.resume) return null;
+    const head = await this.resume.head(target);
+    return [targetKey(target), head && formatOffset(head)];
+  }
+
+  /** Keeps the connection's own copy of where it joined its targets' histories in step with its record. */
+  private noteSince(conn: LocalConnection, dropped: string | null, joined: [string, string | null] | null): void {
+    const since = conn.resume?.since;
+    if (!since) return;
+    if (dropped) since.delete(dropped);
+    if (joined) since.set(joined[0], joined[1] === null ? null : parseOffset(joined[1]));
   }
 
   private session(clientId: string, value: PushSession, merge: boolean): Promise<PushSession | null> {
@@ -105,6 +151,11 @@ export class HolderWrites {
       conn.session = session;
       return structuredClone(session);
     });
+  }
+
+  /** Runs `write` in the connection's write turn; `absent` when it is not (or no longer) held by then. */
+  inTurnOf<T, A>(clientId: string, absent: A, write: (conn: LocalConnection) => Promise<T>): Promise<T | A> {
+    return this.inTurn(clientId, absent, write);
   }
 
   /** Runs `write` in the connection's write turn; `absent` when it is not (or no longer) held by then. */

@@ -16,6 +16,11 @@ export interface LivenessHooks {
   deaf(silentMs: number): void;
   /** The index lacks this node, or an earlier write failed: write it back. */
   resync(reason: string): void;
+  /**
+   * The backend lost data (this node missing from it, or a server of it restarted): histories may be gone too, so
+   * resumable connections must not be told their gaps were recovered. Optional.
+   */
+  dataLost?(): void;
   /** Whether a resync is owed (an index write failed earlier). */
   readonly resyncOwed: boolean;
   /** Whether the node is withdrawn from the index (deaf, until the resync puts it back). */
@@ -30,6 +35,11 @@ export interface LivenessOptions {
   nodeTtl: number;
   /** How often it renews itself, probes its listener and looks for dead nodes, in ms. */
   reapInterval: number;
+  /**
+   * With resume on: how long a dead node's resumable connections stay adoptable (resume.window, ms); the reaper keeps
+   * their records that long.
+   */
+  resumeWindow?: number;
 }
 
 /**
@@ -55,6 +65,11 @@ export class Liveness {
   private probePending: { id: number; sent: number } | null = null;
   /** The directory's generation at the last tick (see `ClusterDirectory.generation`). */
   private generation: string | undefined;
+
+  /** The backend's generation as last read ('' when the directory has none): changes when a server restarted. */
+  get currentGeneration(): string {
+    return this.generation ?? '';
+  }
 
   constructor(
     private readonly nodeId: string,
@@ -100,12 +115,13 @@ export class Liveness {
       const generation = await this.directory.generation?.();
       const restarted = generation !== undefined && this.generation !== undefined && generation !== this.generation;
       if (generation !== undefined) this.generation = generation;
+      if (absent || restarted) this.hooks.dataLost?.();
       if (absent) this.hooks.resync('this node was missing from the index');
       else if (restarted) this.hooks.resync('a Redis server restarted (its data may be gone)');
       else if (this.hooks.resyncOwed) this.hooks.resync('an index write failed earlier');
       for (const node of await this.directory.deadNodes()) {
         if (node === this.nodeId || this.stopped) continue;
-        if (await this.directory.reap(node, this.nodeId, REAP_BATCH, this.options.nodeTtl)) {
+        if (await this.directory.reap(node, this.nodeId, REAP_BATCH, this.options.nodeTtl, this.options.resumeWindow)) {
           this.logger.log(`removed the connections of dead node ${node}`);
         }
       }

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { PushEngineUnavailableError, PushLimitExceededError } from '../../errors/push.errors';
+import { parseOffset, type HistoryOffset } from '../../history/history-offset';
 import { EncodedMessage } from '../../message/encoded-message';
 import type { PushMetrics } from '../../push-metrics.service';
 import {
@@ -12,12 +13,30 @@ import {
 } from './cluster-message';
 import type { ClusterRoute, ClusterTransport } from './cluster-transport';
 
+/**
+ * A push recorded in its target's history: its offset there, the groups of a send to several (a connection gets it
+ * through the first it is in), and whether this node sent it (its plain connections have it already).
+ */
+export interface RecordedPush {
+  offset: HistoryOffset;
+  groups: readonly string[] | null;
+  own: boolean;
+}
+
 /** What a node does with the messages other nodes send it (`ClusterEngine` implements it). */
 export interface ClusterInbox {
-  /** A push to this node's members of a uid, a group, or everyone. */
-  push(route: ClusterRoute, message: EncodedMessage, exclude: ReadonlySet<string> | null): void;
-  /** A push to listed client_ids of this node. */
-  pushToClients(clientIds: readonly string[], message: EncodedMessage): void;
+  /** A push to this node's members of a uid, a group, or everyone (`recorded`: with its history offset). */
+  push(route: ClusterRoute, message: EncodedMessage, exclude: ReadonlySet<string> | null, recorded?: RecordedPush): void;
+  /**
+   * A push to listed client_ids of this node; `offsets`: each resumable one's history offset (`own`: sent by this
+   * node, whose plain connections have it already).
+   */
+  pushToClients(
+    clientIds: readonly string[],
+    message: EncodedMessage,
+    offsets?: Readonly<Record<string, string>> | null,
+    own?: boolean,
+  ): void;
   /** A push to this node's members of several groups, each once. */
   pushToGroups(groups: readonly string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): void;
   /** Close this node's connections of `uid`. */
@@ -26,8 +45,20 @@ export interface ClusterInbox {
   ungroup(group: string): void;
   /** This node's own probe came back. */
   probeHeard(id: number): void;
-  /** Another node's call on a connection this node holds; resolves to its result. */
-  serve(clientId: string, call: HolderCall, body: Buffer, binary: boolean): Promise<unknown>;
+  /** Another node's (`from`) call on a connection this node holds; resolves to its result. */
+  serve(clientId: string, call: HolderCall, body: Buffer, binary: boolean, from: string): Promise<unknown>;
+}
+
+/** What a push names besides its message: see `NodeMessaging.pushBody`. */
+export interface PushExtra {
+  /** client_ids to skip. */
+  x?: string[];
+  /** The client_ids it is for (on a node's channel). */
+  c?: string[];
+  /** The groups it is for, de-duplicated by the sender (on a node's channel). */
+  g?: string[];
+  /** The groups of a send to several, on each group's channel (each node de-duplicates). */
+  t?: string[];
 }
 
 interface PendingCall {
@@ -77,11 +108,19 @@ export class NodeMessaging {
   }
 
   /** Encodes a push of `message` (its bytes as the body). */
-  encodePush(message: EncodedMessage, extra: { x?: string[]; c?: string[]; g?: string[] } = {}): Buffer {
-    const binary = message.binary ? { b: 1 as const } : {};
-    if (extra.c) return this.encode({ op: 'clients', c: extra.c, ...binary }, message.data);
-    if (extra.g) return this.encode({ op: 'groups', g: extra.g, ...(extra.x ? { x: extra.x } : {}), ...binary }, message.data);
-    return this.encode({ op: 'push', ...(extra.x?.length ? { x: extra.x } : {}), ...binary }, message.data);
+  encodePush(message: EncodedMessage, extra: PushExtra = {}): Buffer {
+    return this.encode(this.pushBody(message, extra), message.data);
+  }
+
+  /**
+   * The header of a push of `message`: to listed client_ids (`c`), to several groups de-duplicated by the sender (`g`),
+   * or on a target's channel (with `t`, the groups of a send to several that each node de-duplicates).
+   */
+  pushBody(message: EncodedMessage, extra: PushExtra = {}): ClusterMessageBody {
+    const flags = { ...(message.binary ? { b: 1 as const } : {}), ...(message.json ? { j: 1 as const } : {}) };
+    if (extra.c) return { op: 'clients', c: extra.c, ...flags };
+    if (extra.g) return { op: 'groups', g: extra.g, ...(extra.x ? { x: extra.x } : {}), ...flags };
+    return { op: 'push', ...(extra.x?.length ? { x: extra.x } : {}), ...(extra.t ? { t: extra.t } : {}), ...flags };
   }
 
   /**
@@ -167,10 +206,19 @@ export class NodeMessaging {
 
   private dispatch(route: ClusterRoute, message: ClusterMessage, body: Buffer): void {
     if (route.kind === 'node') return this.dispatchToNode(message, body);
-    if (message.o === this.nodeId) return; // a push this node published: it delivered locally before publishing
+    const own = message.o === this.nodeId;
+    // A push this node published was written here first, except to resumable connections when it carries a history
+    // offset: they get it from here, in the order of the offsets.
+    if (own && !(message.op === 'push' && message.h !== undefined)) return;
     switch (message.op) {
-      case 'push':
-        return this.inbox.push(route, EncodedMessage.fromWire(body, message.b === 1), message.x ? new Set(message.x) : null);
+      case 'push': {
+        const exclude = message.x ? new Set(message.x) : null;
+        const pushed = EncodedMessage.fromWire(body, message.b === 1, message.j === 1);
+        if (message.h === undefined) return this.inbox.push(route, pushed, exclude);
+        const offset = parseOffset(message.h);
+        if (!offset) throw new Error(`bad history offset ${JSON.stringify(message.h)}`);
+        return this.inbox.push(route, pushed, exclude, { offset, groups: message.t ?? null, own });
+      }
       case 'close-uid':
         if (route.kind === 'uid') return this.inbox.closeUid(route.name);
         break;
@@ -189,11 +237,16 @@ export class NodeMessaging {
       case 'reply':
         return this.settle(message.id, message.e === undefined ? null : replyError(message), message.r);
       case 'clients':
-        return this.inbox.pushToClients(message.c, EncodedMessage.fromWire(body, message.b === 1));
+        return this.inbox.pushToClients(
+          message.c,
+          EncodedMessage.fromWire(body, message.b === 1, message.j === 1),
+          message.h ?? null,
+          message.o === this.nodeId,
+        );
       case 'groups':
         return this.inbox.pushToGroups(
           message.g,
-          EncodedMessage.fromWire(body, message.b === 1),
+          EncodedMessage.fromWire(body, message.b === 1, message.j === 1),
           message.x ? new Set(message.x) : null,
         );
       case 'call':
@@ -207,7 +260,7 @@ export class NodeMessaging {
   private async answer(message: Extract<ClusterMessage, { op: 'call' }>, body: Buffer): Promise<void> {
     let reply: ClusterMessageBody;
     try {
-      const result = await this.inbox.serve(message.c, message.call, body, message.b === 1);
+      const result = await this.inbox.serve(message.c, message.call, body, message.b === 1, message.o);
       reply = { op: 'reply', id: message.id, r: result };
     } catch (failure) {
       const error = failure as Error;

@@ -5,15 +5,19 @@ import type {
   ClusterDirectory,
   ConnectionBindings,
   ConnectionRecord,
+  DirectoryAdoption,
   NodeStatsEntry,
+  SinceField,
 } from '../cluster/cluster-directory';
+import { parseOffset } from '../../history/history-offset';
+import type { TargetRef } from '../../history/target-key';
 import { NODE_ID_LENGTH } from '../../identity/client-id';
 import { RedisKeys } from './redis-keys';
 import { REDIS_SCRIPTS, type RedisScriptName } from './redis.scripts';
 
 type Arg = string | Buffer | number;
-/** The scripts as ioredis commands (`defineRedisScripts` adds them to a client). */
-export type RedisScripts = Record<RedisScriptName, (...args: Arg[]) => Promise<unknown>>;
+/** The scripts as ioredis commands (`defineRedisScripts` adds them to a client), and their Buffer-reply variants. */
+export type RedisScripts = Record<RedisScriptName | `${RedisScriptName}Buffer`, (...args: Arg[]) => Promise<unknown>>;
 /** A command client: one Redis, or a Redis Cluster. */
 export type RedisCommands = (Redis | Cluster) & RedisScripts;
 
@@ -21,7 +25,7 @@ export type RedisCommands = (Redis | Cluster) & RedisScripts;
 export function defineRedisScripts(client: Redis | Cluster): RedisCommands {
   for (const [name, script] of Object.entries(REDIS_SCRIPTS)) {
     if ((client as unknown as Record<string, unknown>)[name]) continue; // a caller's client shared by two engines
-    client.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua });
+    client.defineCommand(name, { numberOfKeys: script.keys ?? undefined, lua: script.lua });
   }
   return client as RedisCommands;
 }
@@ -57,17 +61,87 @@ export class RedisDirectory implements ClusterDirectory {
     await this.unlink(stale, false);
     // One script per connection, all issued at once: auto-pipelining sends them in one write per shard.
     const writes: Promise<unknown>[] = records.map((r) => {
-      const keys = [held, this.keys.connection(r.clientId), this.keys.connectionGroups(r.clientId)];
-      return this.redis.pushRegister(...keys, r.clientId, r.session, r.uid ?? '', ...r.groups);
+      const keys = [held, this.keys.connection(r.clientId), this.keys.connectionGroups(r.clientId), ...this.nodeSets(node)];
+      const until = r.resumable?.detachedUntil ?? 0;
+      return this.redis.pushRegister(...keys, r.clientId, r.session, r.uid ?? '', resumableJson(r), until, ...r.groups);
     });
     for (let i = 0; i < records.length; i += BATCH) {
       writes.push(this.redis.sadd(this.keys.clients, ...records.slice(i, i + BATCH).map((r) => r.clientId)));
     }
     for (const r of records) {
-      if (r.uid) writes.push(this.redis.sadd(this.keys.uidMembers(r.uid), r.clientId));
-      for (const group of r.groups) writes.push(this.redis.sadd(this.keys.groupMembers(group), r.clientId));
+      const dropped = (r.resumable?.detachedUntil ?? 0) > 0;
+      for (const target of targetsOf(r)) {
+        writes.push(this.redis.sadd(this.keys.targetMembers(target), r.clientId));
+        // Dropped and resumable: counted as held by sends, not delivered.
+        if (dropped) writes.push(this.redis.sadd(this.keys.targetDetached(target), r.clientId));
+      }
     }
     await Promise.all(writes);
+  }
+
+  async setDetached(node: string, c: ConnectionBindings, until: number, generation: string): Promise<boolean> {
+    return this.markRecord(node, c, until, generation, '', '');
+  }
+
+  /** Records a resumable connection's new secret (a resume on its node rotates it). */
+  async setSecret(node: string, c: ConnectionBindings, secretHash: string): Promise<boolean> {
+    return this.markRecord(node, c, 0, '', secretHash, '');
+  }
+
+  /** Marks a resumable connection taken by `by` (handed over by its holder): never adopted or kept again. */
+  async setMoved(node: string, c: ConnectionBindings, by: string): Promise<boolean> {
+    return this.markRecord(node, c, 0, '', '', by);
+  }
+
+  private async markRecord(
+    node: string,
+    c: ConnectionBindings,
+    until: number,
+    generation: string,
+    secretHash: string,
+    movedTo: string,
+  ): Promise<boolean> {
+    const k = this.keys;
+    const keys = [k.connection(c.clientId), k.nodeDetached(node), k.nodeDeadlines(node), k.nodeClients(node)];
+    const found = (await this.redis.pushSetDetached(...keys, c.clientId, until, generation, secretHash, movedTo)) === 1;
+    if (!found) return false;
+    await Promise.all(
+      targetsOf(c).map((target) =>
+        until > 0
+          ? this.redis.sadd(k.targetDetached(target), c.clientId)
+          : this.redis.srem(k.targetDetached(target), c.clientId),
+      ),
+    );
+    return true;
+  }
+
+  async adopt(node: string, clientId: string, presentedHash: string, by: string): Promise<DirectoryAdoption> {
+    const k = this.keys;
+    const keys = [k.connection(clientId), k.connectionGroups(clientId), k.nodeDeadlines(node), k.nodeResumable(node)];
+    const reply = (await this.redis.pushAdopt(...keys, clientId, presentedHash, by, Date.now())) as string[];
+    if (reply[0] !== 'ok') return { status: reply[0] === 'refused' ? 'refused' : 'not_found' };
+    const [, uid, session, lost, generation, groups, ...sinceFields] = reply;
+    const since = new Map<string, ReturnType<typeof parseOffset>>();
+    for (let i = 0; i + 1 < sinceFields.length; i += 2) since.set(sinceFields[i], parseOffset(sinceFields[i + 1]));
+    const groupList = JSON.parse(groups) as unknown;
+    return {
+      status: 'ok',
+      generation,
+      record: {
+        clientId,
+        uid: uid || null,
+        // cjson writes an empty list as {}.
+        groups: Array.isArray(groupList) ? (groupList as string[]) : [],
+        session: JSON.parse(session) as PushSession,
+        since,
+        historyLost: lost === '1',
+      },
+    };
+  }
+
+  async markGone(node: string): Promise<void> {
+    // Expired now: every node sees it gone (its connections are adopted from here), and the reaper takes the rest.
+    await this.redis.zadd(this.keys.nodes, 'XX', 0, node);
   }
 
   async unregister(node: string, connections: readonly ConnectionBindings[]): Promise<void> {
@@ -84,14 +158,25 @@ export class RedisDirectory implements ClusterDirectory {
     const held = this.keys.nodeClients(node);
     return Promise.all(
       clientIds.map(async (id) => {
-        const keys = [held, this.keys.connection(id), this.keys.connectionGroups(id)];
+        const keys = [held, this.keys.connection(id), this.keys.connectionGroups(id), ...this.nodeSets(node)];
         return parseBindings(id, await this.redis.pushForget(...keys, id, remove ? '1' : '0'));
       }),
     );
   }
 
-  async setUid(clientId: string, previous: string | null, uid: string | null): Promise<boolean> {
-    const old = (await this.redis.pushSetUid(this.keys.connection(clientId), uid ?? '')) as string | null;
+  /** A node's sets of resumable connections: all of them, the dropped ones, and their deadlines (one slot). */
+  private nodeSets(node: string): [string, string, string] {
+    return [this.keys.nodeResumable(node), this.keys.nodeDetached(node), this.keys.nodeDeadlines(node)];
+  }
+
+  async setUid(
+    clientId: string,
+    previous: string | null,
+    uid: string | null,
+    since?: { drop: string | null; set: SinceField | null },
+  ): Promise<boolean> {
+    const sinceArgs = since ? [since.drop ? `s:${since.drop}` : '', ...(since.set ? [`s:${since.set[0]}`, since.set[1] ?? ''] : [])] : [];
+    const old = (await this.redis.pushSetUid(this.keys.connection(clientId), uid ?? '', ...sinceArgs)) as string | null;
     if (old === null) return false;
     const writes: Promise<unknown>[] = [];
     for (const stale of new Set([previous, old || null])) {
@@ -102,17 +187,17 @@ export class RedisDirectory implements ClusterDirectory {
     return true;
   }
 
-  join(clientId: string, group: string): Promise<boolean> {
-    return this.setGroup(clientId, group, true);
+  join(clientId: string, group: string, since?: SinceField): Promise<boolean> {
+    return this.setGroup(clientId, group, true, since ? [`s:${since[0]}`, since[1] ?? ''] : []);
   }
 
-  leave(clientId: string, group: string): Promise<boolean> {
-    return this.setGroup(clientId, group, false);
+  leave(clientId: string, group: string, sinceKey?: string): Promise<boolean> {
+    return this.setGroup(clientId, group, false, sinceKey ? [`s:${sinceKey}`] : []);
   }
 
-  private async setGroup(clientId: string, group: string, member: boolean): Promise<boolean> {
+  private async setGroup(clientId: string, group: string, member: boolean, since: string[]): Promise<boolean> {
     const keys = [this.keys.connection(clientId), this.keys.connectionGroups(clientId)];
-    const found = (await this.redis.pushSetGroup(...keys, group, member ? '1' : '0')) === 1;
+    const found = (await this.redis.pushSetGroup(...keys, group, member ? '1' : '0', ...since)) === 1;
     // The group's own set is written either way: a leave must not leave a member behind in it.
     const members = this.keys.groupMembers(group);
     if (member && found) await this.redis.sadd(members, clientId);
@@ -151,18 +236,68 @@ export class RedisDirectory implements ClusterDirectory {
     return (await this.redis.pushIsAlive(this.keys.nodes, node)) === 1;
   }
 
-  async reap(node: string, by: string, batch: number, lockTtl: number): Promise<boolean> {
+  async reap(node: string, by: string, batch: number, lockTtl: number, resumeWindow?: number): Promise<boolean> {
     if ((await this.redis.set(this.keys.reapLock(node), by, 'PX', lockTtl, 'NX')) !== 'OK') return false;
     const held = this.keys.nodeClients(node);
-    for (;;) {
-      const ids = (await this.redis.srandmember(held, batch)) as string[];
-      if (ids.length === 0) break;
-      // Read, unlink elsewhere, then forget: a reaper that dies half-way leaves it all for the next one to redo.
-      await this.unlink(await this.forget(node, ids, false));
-      await this.forget(node, ids, true);
+    if (resumeWindow !== undefined) {
+      // Its resumable connections stay adoptable until their windows end: this pass keeps them, a later one removes
+      // them, and the node is forgotten once nothing of it is left.
+      if (!(await this.keepResumable(node, batch, resumeWindow))) return true;
+    } else {
+      for (;;) {
+        const ids = (await this.redis.srandmember(held, batch)) as string[];
+        if (ids.length === 0) break;
+        await this.remove(node, ids);
+      }
     }
     await this.forgetNode(node);
+    await this.redis.del(this.keys.nodeConverted(node));
     return true;
+  }
+
+  /** Read, unlink elsewhere, then forget: a reaper that dies half-way leaves it all for the next one to redo. */
+  private async remove(node: string, ids: string[]): Promise<void> {
+    await this.unlink(await this.forget(node, ids, false));
+    await this.forget(node, ids, true);
+  }
+
+  /**
+   * A gone node's connections, once: the resumable ones are kept, dropped until their window ends; the rest go. Then,
+   * each time, the ones whose window ended go. Resolves to whether nothing is left.
+   */
+  private async keepResumable(node: string, batch: number, window: number): Promise<boolean> {
+    const k = this.keys;
+    const held = k.nodeClients(node);
+    if (!(await this.redis.exists(k.nodeConverted(node)))) {
+      const until = Date.now() + window;
+      const generation = await this.generation();
+      let cursor = '0';
+      do {
+        const [next, ids] = await this.redis.sscan(held, cursor, 'COUNT', batch);
+        cursor = next;
+        const verdicts = await Promise.all(
+          ids.map(async (id) => {
+            const keys = [k.connection(id), k.connectionGroups(id), held, ...this.nodeSets(node)];
+            const [verdict, ...bindings] = (await this.redis.pushKeepResumable(...keys, id, until, generation)) as string[];
+            return { id, verdict, bindings: parseBindings(id, bindings) };
+          }),
+        );
+        const gone = verdicts.filter((v) => v.verdict === 'forget').map((v) => v.id);
+        if (gone.length) await this.remove(node, gone);
+        await Promise.all(
+          verdicts
+            .filter((v) => v.verdict === 'keep')
+            .flatMap((v) => targetsOf(v.bindings).map((target) => this.redis.sadd(k.targetDetached(target), v.id))),
+        );
+      } while (cursor !== '0');
+      await this.redis.set(k.nodeConverted(node), '1');
+    }
+    for (;;) {
+      const ended = await this.redis.zrangebyscore(k.nodeDeadlines(node), '-inf', Date.now(), 'LIMIT', 0, batch);
+      if (ended.length === 0) break;
+      await this.remove(node, ended);
+    }
+    return (await this.redis.scard(held)) === 0;
   }
 
   async forgetNode(node: string): Promise<void> {
@@ -192,9 +327,14 @@ export class RedisDirectory implements ClusterDirectory {
       else removals.set(key, new Set([clientId]));
     };
     for (const c of connections) {
-      if (everyone) add(this.keys.clients, c.clientId);
-      if (c.uid) add(this.keys.uidMembers(c.uid), c.clientId);
-      for (const group of c.groups) add(this.keys.groupMembers(group), c.clientId);
+      if (everyone) {
+        add(this.keys.clients, c.clientId);
+        add(this.keys.allDetached, c.clientId);
+      }
+      for (const target of targetsOf(c, false)) {
+        add(this.keys.targetMembers(target), c.clientId);
+        add(this.keys.targetDetached(target), c.clientId);
+      }
     }
     await Promise.all([...removals].map(([key, ids]) => this.redis.srem(key, ...ids)));
   }
@@ -220,6 +360,10 @@ export class RedisDirectory implements ClusterDirectory {
 
   getClientIdsByGroups(groups: readonly string[]): Promise<string[][]> {
     return Promise.all(groups.map((group) => this.redis.smembers(this.keys.groupMembers(group))));
+  }
+
+  getDroppedByGroups(groups: readonly string[]): Promise<string[][]> {
+    return Promise.all(groups.map((name) => this.redis.smembers(this.keys.targetDetached({ kind: 'group', name }))));
   }
 
   countClientsByUids(uids: readonly string[]): Promise<number[]> {
@@ -294,6 +438,24 @@ export class RedisDirectory implements ClusterDirectory {
     );
     return ids.sort().join(',');
   }
+}
+
+/** The targets a connection is a member of: everyone (unless `everyone` is false), its uid, its groups. */
+function targetsOf(c: { uid: string | null; groups: readonly string[] }, everyone = true): Exclude<TargetRef, { kind: 'client' }>[] {
+  const targets: Exclude<TargetRef, { kind: 'client' }>[] = everyone ? [{ kind: 'all' }] : [];
+  if (c.uid) targets.push({ kind: 'uid', name: c.uid });
+  for (const group of c.groups) targets.push({ kind: 'group', name: group });
+  return targets;
+}
+
+/** The resumable fields of a record as `pushRegister` takes them (JSON of hash fields), or '' for a plain one. */
+function resumableJson(r: ConnectionRecord): string {
+  const resumable = r.resumable;
+  if (!resumable) return '';
+  const fields: Record<string, string> = { rs: resumable.secretHash };
+  for (const [key, offset] of resumable.since) fields[`s:${key}`] = offset ?? '';
+  if (resumable.historyLost) fields.hl = '1';
+  return JSON.stringify(fields);
 }
 
 /** Reads what `pushForget` returns: the uid ('' for none), then the groups. */

@@ -2,6 +2,7 @@ import { ClusterEngine, type ClusterBackend } from '../cluster/cluster.engine';
 import { RedisEngineOptions, ResolvedRedisEngineOptions, resolveRedisEngineOptions } from './redis-engine.options';
 import { openRedisConnections, type RedisConnections } from './redis-connections';
 import { RedisDirectory } from './redis.directory';
+import { RedisHistory } from './redis.history';
 import { RedisKeys } from './redis-keys';
 import { RedisTransport } from './redis.transport';
 
@@ -53,9 +54,11 @@ export class RedisEngine extends ClusterEngine {
       this.disconnect();
       throw new Error(`RedisEngine: cannot reach ${connections.target}: ${(error as Error).message}`);
     }
+    const limits = this.historyLimits;
     return {
       directory: new RedisDirectory(connections.cmd, this.keys),
       transport: new RedisTransport(connections.cmd, connections.listener, this.keys, this.metrics),
+      history: limits && new RedisHistory(connections.cmd, this.keys, connections.listener.publishCommand, limits),
     };
   }
 

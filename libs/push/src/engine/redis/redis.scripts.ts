@@ -33,11 +33,53 @@ local function hosted_by(node)
 end
 `;
 
-/** A script: how many of its arguments are KEYS, and its Lua. */
+/** A script: how many of its arguments are KEYS (null: the caller passes the count first), and its Lua. */
 export interface RedisScript {
-  keys: number;
+  keys: number | null;
   lua: string;
 }
+
+/*
+ * A target's history (resume and recovery): a stream whose entry ids are the message's sequence number (n-0, so the
+ * successor of n is n + 1 and a gap is visible), and a meta hash beside it: e (epoch: a random id, new each time the
+ * history starts), n (the last sequence number), b (payload bytes held). Entry fields: d (the payload), f (b: binary,
+ * j: JSON), a (when it was added, ms, Redis clock), x (excluded client_ids, comma-separated), t (for a send to several
+ * groups: their history keys, as JSON). Both keys expire maxAge after the last message; the oldest entries go past
+ * maxCount entries or maxBytes bytes (the newest one always stays).
+ */
+const HISTORY = `
+local function history_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function record(stream, meta, body, flags, excluded, targets, maxCount, maxBytes, maxAge, epoch)
+  local m = redis.call('HMGET', meta, 'e', 'n', 'b')
+  local e, n, b = m[1], tonumber(m[2] or '0'), tonumber(m[3] or '0')
+  if not e then
+    e, n, b = epoch, 0, 0
+    redis.call('DEL', stream)
+  end
+  n = n + 1
+  local fields = {'d', body, 'f', flags, 'a', history_now()}
+  if excluded ~= '' then fields[#fields + 1] = 'x'; fields[#fields + 1] = excluded end
+  if targets ~= '' then fields[#fields + 1] = 't'; fields[#fields + 1] = targets end
+  redis.call('XADD', stream, n .. '-0', unpack(fields))
+  b = b + #body
+  local len = redis.call('XLEN', stream)
+  while len > 1 and (len > maxCount or b > maxBytes) do
+    local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+    for i = 1, #oldest[2], 2 do
+      if oldest[2][i] == 'd' then b = b - #oldest[2][i + 1] end
+    end
+    redis.call('XDEL', stream, oldest[1])
+    len = len - 1
+  end
+  redis.call('HSET', meta, 'e', e, 'n', n, 'b', b)
+  redis.call('PEXPIRE', meta, maxAge)
+  redis.call('PEXPIRE', stream, maxAge)
+  return e .. '.' .. n
+end
+`;
 
 const NOW_MS = `
 local function now_ms()
@@ -52,52 +94,84 @@ end
  */
 export const REDIS_SCRIPTS = {
   /**
-   * KEYS: node clients, connection hash, connection groups. ARGV: cid, session, uid|'', ...groups. Writes a
-   * connection whole, replacing what was there (the caller read the previous bindings first, with \`pushForget\`).
+   * KEYS: node clients, connection hash, connection groups, node's resumable set, node's dropped set, node's
+   * deadlines. ARGV: cid, session, uid|'', resumable fields (JSON: rs, s:<key>…, hl; '' for a plain connection),
+   * until (ms, dropped; 0 attached), ...groups. Writes a connection whole, replacing what was there (the caller read
+   * the previous bindings first, with \`pushForget\`).
    */
   pushRegister: {
-    keys: 3,
+    keys: 6,
     lua: `
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'session', ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'uid', ARGV[3]) end
-for i = 4, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
+if ARGV[4] ~= '' then
+  redis.call('SADD', KEYS[4], ARGV[1])
+  for field, value in pairs(cjson.decode(ARGV[4])) do redis.call('HSET', KEYS[2], field, value) end
+else
+  redis.call('SREM', KEYS[4], ARGV[1])
+end
+if ARGV[5] ~= '0' then
+  redis.call('SADD', KEYS[5], ARGV[1])
+  redis.call('ZADD', KEYS[6], ARGV[5], ARGV[1])
+else
+  redis.call('SREM', KEYS[5], ARGV[1])
+  redis.call('ZREM', KEYS[6], ARGV[1])
+end
+for i = 6, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
 return 1`,
   },
 
   /**
-   * KEYS: node clients, connection hash, connection groups. ARGV: cid, 1 (delete) | 0 (only read). Returns its
-   * uid|'' followed by its groups (the bindings to undo elsewhere), and with 1 deletes it.
+   * KEYS: node clients, connection hash, connection groups, node's resumable set, node's dropped set, node's
+   * deadlines. ARGV: cid, 1 (delete) | 0 (only read). Returns its uid|'' followed by its groups (the bindings to undo
+   * elsewhere), and with 1 deletes it.
    */
   pushForget: {
-    keys: 3,
+    keys: 6,
     lua: `
 local out = redis.call('SMEMBERS', KEYS[3])
 table.insert(out, 1, redis.call('HGET', KEYS[2], 'uid') or '')
 if ARGV[2] == '1' then
   redis.call('DEL', KEYS[2], KEYS[3])
   redis.call('SREM', KEYS[1], ARGV[1])
+  redis.call('SREM', KEYS[4], ARGV[1])
+  redis.call('SREM', KEYS[5], ARGV[1])
+  redis.call('ZREM', KEYS[6], ARGV[1])
 end
 return out`,
   },
 
-  /** KEYS: connection hash. ARGV: uid|''. Returns false when the connection is missing, else its previous uid|''. */
+  /**
+   * KEYS: connection hash. ARGV: uid|'', then optionally the since field to drop ('' for none) and the one to set
+   * with its value (a resumable connection's place in the uid's history). Returns false when the connection is
+   * missing, else its previous uid|''.
+   */
   pushSetUid: {
     keys: 1,
     lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local old = redis.call('HGET', KEYS[1], 'uid') or ''
 if ARGV[1] == '' then redis.call('HDEL', KEYS[1], 'uid') else redis.call('HSET', KEYS[1], 'uid', ARGV[1]) end
+if ARGV[2] and ARGV[2] ~= '' then redis.call('HDEL', KEYS[1], ARGV[2]) end
+if ARGV[3] and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) end
 return old`,
   },
 
-  /** KEYS: connection hash, connection groups. ARGV: group, 1 (join) | 0 (leave). 0 when the connection is missing. */
+  /**
+   * KEYS: connection hash, connection groups. ARGV: group, 1 (join) | 0 (leave), then optionally the since field and,
+   * for a join, its value (a resumable connection's place in the group's history; a leave drops the field). 0 when the
+   * connection is missing.
+   */
   pushSetGroup: {
     keys: 2,
     lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) else redis.call('SREM', KEYS[2], ARGV[1]) end
+if ARGV[3] and ARGV[3] ~= '' then
+  if ARGV[2] == '1' then redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) else redis.call('HDEL', KEYS[1], ARGV[3]) end
+end
 return 1`,
   },
 
@@ -223,6 +297,161 @@ local count = 0
 for i = 3, #ARGV do count = count + redis.call('SISMEMBER', KEYS[1], ARGV[i]) end
 if count > 0 then redis.call(ARGV[1], KEYS[2], ARGV[2]) end
 return count`,
+  },
+
+  /**
+   * KEYS: a member set, its channel, its set of dropped resumable members, its history stream and meta. ARGV: publish
+   * command, the message header without its closing brace, the payload, flags, maxCount, maxBytes, maxAge, an epoch
+   * for a history that starts now, the JSON of the group keys of a send to several ('' otherwise), ...excluded
+   * client_ids. When the set has members: adds the message to the history and publishes it with its offset
+   * (header + ,"h":"<epoch>.<n>"} + newline + payload). Returns {members, dropped members} minus the excluded ones.
+   */
+  pushPublishRecorded: {
+    keys: 5,
+    lua: `${HISTORY}
+local count = redis.call('SCARD', KEYS[1])
+if count == 0 then return {0, 0} end
+local held = redis.call('SCARD', KEYS[3])
+local excluded = {}
+for i = 10, #ARGV do
+  count = count - redis.call('SISMEMBER', KEYS[1], ARGV[i])
+  if held > 0 then held = held - redis.call('SISMEMBER', KEYS[3], ARGV[i]) end
+  excluded[#excluded + 1] = ARGV[i]
+end
+local offset = record(KEYS[4], KEYS[5], ARGV[3], ARGV[4], table.concat(excluded, ','), ARGV[9],
+  tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
+redis.call(ARGV[1], KEYS[2], ARGV[2] .. ',"h":"' .. offset .. '"}\\n' .. ARGV[3])
+return {count, held}`,
+  },
+
+  /**
+   * The number of KEYS first, then KEYS: a node's clients, its channel, its dropped ones, its resumable ones, then
+   * (stream, meta) of each listed client_id's history. ARGV: publish command, header without its closing brace,
+   * payload, flags, maxCount, maxBytes, maxAge, epoch, ...client_ids. Publishes once when the node holds one of them
+   * (header + ,"h":{"<cid>":"<offset>",…}} + newline + payload), after adding the message to the history of each held
+   * resumable one. Returns {held by the node, of which dropped}.
+   */
+  pushPublishToHeldRecorded: {
+    keys: null,
+    lua: `${HISTORY}
+local count, held, offsets = 0, 0, {}
+for i = 9, #ARGV do
+  local id = ARGV[i]
+  if redis.call('SISMEMBER', KEYS[1], id) == 1 then
+    count = count + 1
+    held = held + redis.call('SISMEMBER', KEYS[3], id)
+    if redis.call('SISMEMBER', KEYS[4], id) == 1 then
+      local k = 5 + 2 * (i - 9)
+      local offset = record(KEYS[k], KEYS[k + 1], ARGV[3], ARGV[4], '', '', tonumber(ARGV[5]), tonumber(ARGV[6]),
+        tonumber(ARGV[7]), ARGV[8])
+      offsets[#offsets + 1] = '"' .. id .. '":"' .. offset .. '"'
+    end
+  end
+end
+if count > 0 then
+  redis.call(ARGV[1], KEYS[2], ARGV[2] .. ',"h":{' .. table.concat(offsets, ',') .. '}}\\n' .. ARGV[3])
+end
+return {count, held}`,
+  },
+
+  /**
+   * KEYS: a history stream and meta. ARGV: maxCount, then cursor pairs (epoch, n; '' for none). Returns {epoch, n,
+   * after, entries…} where `after` is the highest cursor of the history's epoch (0 when none is) and the entries
+   * follow it (at most maxCount); {} when the target has no history.
+   */
+  pushReadHistory: {
+    keys: 2,
+    lua: `
+local m = redis.call('HMGET', KEYS[2], 'e', 'n')
+if not m[1] then return {} end
+local after = 0
+for i = 2, #ARGV, 2 do
+  if ARGV[i] == m[1] then
+    local n = tonumber(ARGV[i + 1])
+    if n and n > after then after = n end
+  end
+end
+if after > tonumber(m[2]) then after = tonumber(m[2]) end
+return {m[1], m[2], after, redis.call('XRANGE', KEYS[1], (after + 1) .. '-0', '+', 'COUNT', tonumber(ARGV[1]))}`,
+  },
+
+  /**
+   * KEYS: connection hash, node's dropped set, node's deadlines, node's clients. ARGV: cid, until (ms; 0: attached),
+   * generation, the new secret hash ('' to keep it), the node it moved to ('' if none). Marks a resumable connection
+   * dropped until `until` (or attached again), records a new secret, or marks it taken by another node (a record
+   * marked so is never adopted or kept again). 0 when the connection is missing.
+   */
+  pushSetDetached: {
+    keys: 4,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then return 0 end
+if ARGV[2] == '0' then
+  redis.call('SREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+else
+  redis.call('SADD', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+  redis.call('HSET', KEYS[1], 'gen', ARGV[3])
+end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'rs', ARGV[4]) end
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'mv', ARGV[5])
+  redis.call('HDEL', KEYS[1], 'rs')
+end
+return 1`,
+  },
+
+  /**
+   * KEYS: connection hash, connection groups, node's clients, node's resumable set, node's dropped set, node's
+   * deadlines. ARGV: cid, until (ms) for one not dropped yet, generation. The reaper's first pass over a gone node: a
+   * resumable connection not taken elsewhere is kept, dropped until its window ends ({'keep', uid, groups…}); anything
+   * else is to be removed ({'forget', uid, groups…}).
+   */
+  pushKeepResumable: {
+    keys: 6,
+    lua: `
+local out = redis.call('SMEMBERS', KEYS[2])
+table.insert(out, 1, redis.call('HGET', KEYS[1], 'uid') or '')
+local c = redis.call('HMGET', KEYS[1], 'rs', 'mv')
+if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 or not c[1] or c[2] then
+  table.insert(out, 1, 'forget')
+  return out
+end
+if not redis.call('ZSCORE', KEYS[6], ARGV[1]) then
+  redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
+  redis.call('HSET', KEYS[1], 'gen', ARGV[3])
+end
+redis.call('SADD', KEYS[5], ARGV[1])
+table.insert(out, 1, 'keep')
+return out`,
+  },
+
+  /**
+   * KEYS: connection hash, connection groups, node's deadlines, node's resumable set. ARGV: cid, SHA-256 of the
+   * presented secret (hex), the node that takes it, now (ms). Takes a resumable connection left by a node that is gone:
+   * checks the secret and the window, marks it moved (a second taker is refused) and returns {'ok', uid, session,
+   * history lost?, generation, groups (JSON), since fields…}; {'not_found'} or {'refused'} otherwise.
+   */
+  pushAdopt: {
+    keys: 4,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then return {'not_found'} end
+local until = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if until and tonumber(until) < tonumber(ARGV[4]) then return {'not_found'} end
+local c = redis.call('HMGET', KEYS[1], 'rs', 'mv', 'uid', 'session', 'hl', 'gen')
+if c[2] then return {'not_found'} end
+if c[1] ~= ARGV[2] then return {'refused'} end
+redis.call('HSET', KEYS[1], 'mv', ARGV[3])
+redis.call('HDEL', KEYS[1], 'rs')
+local out = {'ok', c[3] or '', c[4] or '{}', c[5] or '', c[6] or '', cjson.encode(redis.call('SMEMBERS', KEYS[2]))}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 2) == 's:' then
+    out[#out + 1] = string.sub(all[i], 3)
+    out[#out + 1] = all[i + 1]
+  end
+end
+return out`,
   },
 
   /** KEYS: a group's members, its channel. ARGV: publish command, payload. Empties the group; returns its size. */
