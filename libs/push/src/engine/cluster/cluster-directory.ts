@@ -97,9 +97,9 @@ export interface ClusterDirectory {
   isAlive(node: string): Promise<boolean>;
   /**
    * Removes a dead node's connections and hosted names, in batches of `batch`, if this node (`by`) wins the reap
-   * lock for `lockTtl` ms; resolves to whether it did. With `resumeWindow` (ms), the records of its resumable
-   * connections are kept, dropped and adoptable, until their window ends (the next reaps remove them then), and the
-   * node is forgotten once nothing is left.
+   * lock for `lockTtl` ms; resolves to whether it did (and the node is gone). With `resumeWindow` (ms), the records of
+   * its resumable connections are kept, dropped and adoptable, until their window ends (the next reaps remove them
+   * then), and the node is forgotten once nothing is left: until then it resolves to false.
    */
   reap(node: string, by: string, batch: number, lockTtl: number, resumeWindow?: number): Promise<boolean>;
   /** Removes a node that is leaving (after its connections were unregistered): liveness, hosted names, stats. */

@@ -242,7 +242,7 @@ export class RedisDirectory implements ClusterDirectory {
     if (resumeWindow !== undefined) {
       // Its resumable connections stay adoptable until their windows end: this pass keeps them, a later one removes
       // them, and the node is forgotten once nothing of it is left.
-      if (!(await this.keepResumable(node, batch, resumeWindow))) return true;
+      if (!(await this.keepResumable(node, batch, resumeWindow))) return false;
     } else {
       for (;;) {
         const ids = (await this.redis.srandmember(held, batch)) as string[];

@@ -436,8 +436,8 @@ return out`,
     keys: 4,
     lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then return {'not_found'} end
-local until = redis.call('ZSCORE', KEYS[3], ARGV[1])
-if until and tonumber(until) < tonumber(ARGV[4]) then return {'not_found'} end
+local deadline = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if deadline and tonumber(deadline) < tonumber(ARGV[4]) then return {'not_found'} end
 local c = redis.call('HMGET', KEYS[1], 'rs', 'mv', 'uid', 'session', 'hl', 'gen')
 if c[2] then return {'not_found'} end
 if c[1] ~= ARGV[2] then return {'refused'} end
