@@ -645,7 +645,8 @@ export abstract class ClusterEngine extends PushEngine {
         if (!members) return;
         if (!recorded || route.kind === 'node') return this.local.deliverFromCluster(members, message, exclude);
         const target: TargetRef = route.kind === 'all' ? { kind: 'all' } : { kind: route.kind, name: route.name };
-        let stamped = message.withEnvelope(envelopeOf(message, { key: targetKey(target), offset: recorded.offset }));
+        const { offset } = recorded;
+        let stamped = offset ? message.withEnvelope(envelopeOf(message, { key: targetKey(target), offset })) : message;
         if (recorded.own) stamped = stamped.forAudience('resumable');
         // A send to several groups reaches a connection once: through the first of them it is in.
         const earlier = recorded.groups && route.kind === 'group' ? recorded.groups.slice(0, recorded.groups.indexOf(route.name)) : [];

@@ -14,11 +14,12 @@ import {
 import type { ClusterRoute, ClusterTransport } from './cluster-transport';
 
 /**
- * A push recorded in its target's history: its offset there, the groups of a send to several (a connection gets it
- * through the first it is in), and whether this node sent it (its plain connections have it already).
+ * What a push on a target's channel says besides its message: its offset in the target's history (null when the
+ * target keeps none), the groups of a send to several (a connection gets it through the first it is in), and whether
+ * this node sent it (its plain connections have it already).
  */
 export interface RecordedPush {
-  offset: HistoryOffset;
+  offset: HistoryOffset | null;
   groups: readonly string[] | null;
   own: boolean;
 }
@@ -214,9 +215,9 @@ export class NodeMessaging {
       case 'push': {
         const exclude = message.x ? new Set(message.x) : null;
         const pushed = EncodedMessage.fromWire(body, message.b === 1, message.j === 1);
-        if (message.h === undefined) return this.inbox.push(route, pushed, exclude);
-        const offset = parseOffset(message.h);
-        if (!offset) throw new Error(`bad history offset ${JSON.stringify(message.h)}`);
+        if (message.h === undefined && message.t === undefined) return this.inbox.push(route, pushed, exclude);
+        const offset = message.h === undefined ? null : parseOffset(message.h);
+        if (message.h !== undefined && !offset) throw new Error(`bad history offset ${JSON.stringify(message.h)}`);
         return this.inbox.push(route, pushed, exclude, { offset, groups: message.t ?? null, own });
       }
       case 'close-uid':

@@ -14,6 +14,7 @@ import type { ClusterRoute } from '../cluster/cluster-transport';
  *   slot {all}       P{all}nodes         zset  node id → liveness expiry (ms, Redis clock)
  *                    P{all}clients       set   every client_id                    (countClients, sendToAll's count)
  *                    P{all}d             set   the client_ids of dropped resumable connections (held, not written)
+ *                    P{all}r             set   the client_ids on the resumable protocol (only then a history is kept)
  *                    P{all}h / P{all}hm  stream / hash   everyone's history (resume) and its epoch, sequence, bytes
  *                    P{all}uids          hash  uid → how many nodes host it      (countUids / getAllUids)
  *                    P{all}groups        hash  group → how many nodes host it
@@ -33,10 +34,10 @@ import type { ClusterRoute } from '../cluster/cluster-transport';
  *                    P{n:<node>}conv     str   set once a reaper converted a gone node's connections (see reap)
  *                    P{n:<node>}ch       channel: one node (calls, replies, pushes to its client_ids)
  *   slot {u:<uid>}   P{u:<uid>}m         set   the client_ids bound to a uid;  P{u:<uid>}ch  its channel
- *                    P{u:<uid>}d         set   those of them dropped and resumable
+ *                    P{u:<uid>}d         set   those of them dropped and resumable;  P{u:<uid>}r  those resumable
  *                    P{u:<uid>}h / P{u:<uid>}hm   the uid's history
  *   slot {g:<group>} P{g:<group>}m       set   a group's client_ids;           P{g:<group>}ch its channel
- *                    P{g:<group>}d, P{g:<group>}h / P{g:<group>}hm   as for a uid
+ *                    P{g:<group>}d, P{g:<group>}r, P{g:<group>}h / P{g:<group>}hm   as for a uid
  *
  * A connection's entries live in its node's slot (the node part of a client_id names it), so its holder writes them
  * in one script. Names are injective: a uid or group containing braces still gives distinct keys (the fixed
@@ -160,6 +161,18 @@ export class RedisKeys {
         return `${this.prefix}{u:${target.name}}d`;
       case 'group':
         return `${this.prefix}{g:${target.name}}d`;
+    }
+  }
+
+  /** The set of a target's members on the resumable protocol: only a target with one keeps a history. */
+  targetResumable(target: Exclude<TargetRef, { kind: 'client' }>): string {
+    switch (target.kind) {
+      case 'all':
+        return `${this.prefix}{all}r`;
+      case 'uid':
+        return `${this.prefix}{u:${target.name}}r`;
+      case 'group':
+        return `${this.prefix}{g:${target.name}}r`;
     }
   }
 

@@ -72,7 +72,8 @@ export class RedisDirectory implements ClusterDirectory {
       const dropped = (r.resumable?.detachedUntil ?? 0) > 0;
       for (const target of targetsOf(r)) {
         writes.push(this.redis.sadd(this.keys.targetMembers(target), r.clientId));
-        // Dropped and resumable: counted as held by sends, not delivered.
+        // Resumable: its targets keep a history. Dropped too: counted as held by sends, not delivered.
+        if (r.resumable) writes.push(this.redis.sadd(this.keys.targetResumable(target), r.clientId));
         if (dropped) writes.push(this.redis.sadd(this.keys.targetDetached(target), r.clientId));
       }
     }
@@ -140,8 +141,9 @@ export class RedisDirectory implements ClusterDirectory {
   }
 
   async markGone(node: string): Promise<void> {
-    // Expired now: every node sees it gone (its connections are adopted from here), and the reaper takes the rest.
-    await this.redis.zadd(this.keys.nodes, 'XX', 0, node);
+    // Expired now: every node sees it gone (its connections are adopted from here), and the reaper takes the rest. Its
+    // stats go at once, as when it is forgotten: the dashboard stops listing it.
+    await Promise.all([this.redis.zadd(this.keys.nodes, 'XX', 0, node), this.redis.del(this.keys.nodeStats(node))]);
   }
 
   async unregister(node: string, connections: readonly ConnectionBindings[]): Promise<void> {
@@ -180,9 +182,12 @@ export class RedisDirectory implements ClusterDirectory {
     if (old === null) return false;
     const writes: Promise<unknown>[] = [];
     for (const stale of new Set([previous, old || null])) {
-      if (stale && stale !== uid) writes.push(this.redis.srem(this.keys.uidMembers(stale), clientId));
+      if (!stale || stale === uid) continue;
+      writes.push(this.redis.srem(this.keys.uidMembers(stale), clientId));
+      if (since) writes.push(this.redis.srem(this.keys.targetResumable({ kind: 'uid', name: stale }), clientId));
     }
     if (uid) writes.push(this.redis.sadd(this.keys.uidMembers(uid), clientId));
+    if (uid && since) writes.push(this.redis.sadd(this.keys.targetResumable({ kind: 'uid', name: uid }), clientId));
     await Promise.all(writes);
     return true;
   }
@@ -200,8 +205,12 @@ export class RedisDirectory implements ClusterDirectory {
     const found = (await this.redis.pushSetGroup(...keys, group, member ? '1' : '0', ...since)) === 1;
     // The group's own set is written either way: a leave must not leave a member behind in it.
     const members = this.keys.groupMembers(group);
-    if (member && found) await this.redis.sadd(members, clientId);
-    else if (!member) await this.redis.srem(members, clientId);
+    const resumable = since.length > 0 ? this.keys.targetResumable({ kind: 'group', name: group }) : null;
+    if (member && found) {
+      await Promise.all([this.redis.sadd(members, clientId), resumable && this.redis.sadd(resumable, clientId)]);
+    } else if (!member) {
+      await Promise.all([this.redis.srem(members, clientId), resumable && this.redis.srem(resumable, clientId)]);
+    }
     return found;
   }
 
@@ -327,13 +336,10 @@ export class RedisDirectory implements ClusterDirectory {
       else removals.set(key, new Set([clientId]));
     };
     for (const c of connections) {
-      if (everyone) {
-        add(this.keys.clients, c.clientId);
-        add(this.keys.allDetached, c.clientId);
-      }
-      for (const target of targetsOf(c, false)) {
+      for (const target of targetsOf(c, everyone)) {
         add(this.keys.targetMembers(target), c.clientId);
         add(this.keys.targetDetached(target), c.clientId);
+        add(this.keys.targetResumable(target), c.clientId);
       }
     }
     await Promise.all([...removals].map(([key, ids]) => this.redis.srem(key, ...ids)));

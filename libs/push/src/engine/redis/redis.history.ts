@@ -31,7 +31,7 @@ export class RedisHistory implements ClusterHistory {
   ): Promise<RecordedCount> {
     const k = this.keys;
     const channel = target.kind === 'all' ? k.allChannel : target.kind === 'uid' ? k.uidChannel(target.name) : k.groupChannel(target.name);
-    const keys = [k.targetMembers(target), channel, k.targetDetached(target), ...k.history(target)];
+    const keys = [k.targetMembers(target), channel, k.targetDetached(target), ...k.history(target), k.targetResumable(target)];
     const reply = (await this.redis.pushPublishRecorded(
       ...keys,
       this.publishCommand,

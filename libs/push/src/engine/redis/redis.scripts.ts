@@ -300,14 +300,15 @@ return count`,
   },
 
   /**
-   * KEYS: a member set, its channel, its set of dropped resumable members, its history stream and meta. ARGV: publish
-   * command, the message header without its closing brace, the payload, flags, maxCount, maxBytes, maxAge, an epoch
-   * for a history that starts now, the JSON of the group keys of a send to several ('' otherwise), ...excluded
-   * client_ids. When the set has members: adds the message to the history and publishes it with its offset
-   * (header + ,"h":"<epoch>.<n>"} + newline + payload). Returns {members, dropped members} minus the excluded ones.
+   * KEYS: a member set, its channel, its set of dropped resumable members, its history stream and meta, its set of
+   * resumable members. ARGV: publish command, the message header without its closing brace, the payload, flags,
+   * maxCount, maxBytes, maxAge, an epoch for a history that starts now, the JSON of the group keys of a send to
+   * several ('' otherwise), ...excluded client_ids. When the set has members: publishes the message, and when one of
+   * them is resumable, adds it to the history first and publishes it with its offset (header + ,"h":"<epoch>.<n>"} +
+   * newline + payload). Returns {members, dropped members} minus the excluded ones.
    */
   pushPublishRecorded: {
-    keys: 5,
+    keys: 6,
     lua: `${HISTORY}
 local count = redis.call('SCARD', KEYS[1])
 if count == 0 then return {0, 0} end
@@ -317,6 +318,10 @@ for i = 10, #ARGV do
   count = count - redis.call('SISMEMBER', KEYS[1], ARGV[i])
   if held > 0 then held = held - redis.call('SISMEMBER', KEYS[3], ARGV[i]) end
   excluded[#excluded + 1] = ARGV[i]
+end
+if redis.call('SCARD', KEYS[6]) == 0 then
+  redis.call(ARGV[1], KEYS[2], ARGV[2] .. '}\\n' .. ARGV[3])
+  return {count, held}
 end
 local offset = record(KEYS[4], KEYS[5], ARGV[3], ARGV[4], table.concat(excluded, ','), ARGV[9],
   tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
