@@ -222,7 +222,7 @@ export abstract class PushEngine {
 
   /** Reads what a resuming connection missed, target by target (see `HistoryRead`). */
   async readHistory(reads: HistoryRead[]): Promise<HistoryReadResult[]> {
-    return reads.map((read) => ({ key: read.key, epoch: null, entries: [], complete: false }));
+    return reads.map((read) => ({ key: read.key, epoch: null, after: 0, entries: [], complete: false }));
   }
 
   // ---- node stats (the dashboard) ------------------------------------------------------------------------------

@@ -51,6 +51,8 @@ export interface HistoryReadResult {
   key: string;
   /** The history's epoch, or null when the target has none. */
   epoch: string | null;
+  /** Where the replay starts: the sequence number it follows (0 when it replays the whole history). */
+  after: number;
   /** The entries after the replay's start, oldest first (bounded by `maxCount`). */
   entries: HistoryEntry[];
   /**

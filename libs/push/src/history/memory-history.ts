@@ -135,13 +135,13 @@ export class MemoryHistory {
     // never received), so such a replay is incomplete while a drop for room is recent.
     const forcedRecently = this.forcedAt > 0 && now - this.forcedAt < this.limits.maxAge;
     if (!ring) {
-      return { key: read.key, epoch: null, entries: [], complete: !forcedRecently };
+      return { key: read.key, epoch: null, after: 0, entries: [], complete: !forcedRecently };
     }
     this.trim(ring, now);
     const after = Math.min(replayAfter(ring.epoch, read.cursors), ring.n);
     const sameEpoch = read.cursors.some((cursor) => cursor?.epoch === ring.epoch);
     const complete = ring.first <= after + 1 && (sameEpoch || !forcedRecently);
-    return { key: read.key, epoch: ring.epoch, entries: ring.after(after), complete };
+    return { key: read.key, epoch: ring.epoch, after, entries: ring.after(after), complete };
   }
 
   /** Drops the targets not written for `maxAge` (run it now and then: the engine does, on a timer). */

@@ -36,6 +36,11 @@ export interface ResumeState {
   detachedUntil: number;
   /** While a resume replays its history: the frames that arrived for it meanwhile, written after the replay. */
   pending: EncodedMessage[] | null;
+  /**
+   * After a resume: how far each history was replayed (history key → last offset), until a live frame of that history
+   * passes it; a live frame at or before it is a duplicate. Null when nothing is watched.
+   */
+  replayed: Map<string, HistoryOffset> | null;
   /** The engine lost history that may concern it (its backend lost data): its next resume is not `recovered`. */
   historyLost: boolean;
   /** While dropped: the timer that ends it when the window passes. */

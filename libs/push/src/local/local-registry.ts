@@ -4,7 +4,8 @@ import type { ClientInfo } from '../interfaces/client-info.interface';
 import type { EncodedMessage } from '../message/encoded-message';
 import type { PushMetrics } from '../push-metrics.service';
 import { resumableForm } from '../resume/push-protocol';
-import type { LocalConnection, ServerCloseReason } from './local-connection';
+import type { HistoryOffset } from '../history/history-offset';
+import type { LocalConnection, ResumeState, ServerCloseReason } from './local-connection';
 import { controlFrameSize, SocketWriter, type SocketWriteMode } from './socket-writer';
 
 /** Settings the registry needs to protect the process. */
@@ -230,6 +231,7 @@ export class LocalRegistry {
     resume.end = null;
     resume.detachedUntil = 0;
     resume.pending = [];
+    resume.replayed = null;
     conn.socket = socket;
     conn.wire = undefined;
     conn.closedBy = null;
@@ -238,19 +240,38 @@ export class LocalRegistry {
 
   /**
    * Ends a resume's replay: runs `replay` (which writes the welcome and the missed messages) in order with every
-   * delivery already queued, then writes the frames that arrived meanwhile, except those `keep` refuses (already
-   * replayed), and from then on writes to the socket directly.
+   * delivery already queued, then writes the frames that arrived meanwhile, and from then on writes to the socket
+   * directly. A frame of a history the replay covered up to `replayed` (history key → last offset replayed) is a
+   * duplicate: dropped, whether it was collected meanwhile or arrives later (a live copy can trail the history read).
    */
-  release(conn: LocalConnection, replay: () => void, keep: (frame: EncodedMessage) => boolean): void {
+  release(conn: LocalConnection, replay: () => void, replayed: ReadonlyMap<string, HistoryOffset>): void {
     this.inOrder(() => {
       const resume = conn.resume;
       if (!resume || resume.pending === null) return;
       const pending = resume.pending;
       resume.pending = null;
+      resume.replayed = replayed.size ? new Map(replayed) : null;
       replay();
-      for (const frame of pending) if (keep(frame)) this.writeFrame(conn, frame); // envelopes already
+      for (const frame of pending) if (!this.replayedAlready(resume, frame)) this.writeFrame(conn, frame); // envelopes
       this.writer.flush();
     });
+  }
+
+  /**
+   * Whether a frame was written already by the connection's last replay. A history's live frames come in offset order,
+   * so once one is past what the replay covered, that history is no longer watched (and a connection with none left
+   * pays nothing per frame).
+   */
+  private replayedAlready(resume: ResumeState, frame: EncodedMessage): boolean {
+    const replayed = resume.replayed;
+    const entry = frame.entry;
+    if (replayed === null || entry === null) return false;
+    const upTo = replayed.get(entry.key);
+    if (upTo === undefined) return false;
+    if (upTo.epoch === entry.offset.epoch && entry.offset.n <= upTo.n) return true;
+    replayed.delete(entry.key);
+    if (replayed.size === 0) resume.replayed = null;
+    return false;
   }
 
   /**
@@ -539,6 +560,7 @@ export class LocalRegistry {
       const form = resumableForm(message);
       if (resume.detachedUntil !== 0) return form.entry !== null ? Written.Held : Written.No;
       if (resume.pending !== null) return this.collect(conn, resume.pending, form);
+      if (resume.replayed !== null && this.replayedAlready(resume, form)) return Written.Yes;
       message = form;
     }
     return this.writeFrame(conn, message) ? Written.Yes : Written.No;

@@ -10,8 +10,8 @@ export interface ReplayPlan {
   /** Whether every history answered complete (nothing the connection missed was trimmed or lost). */
   complete: boolean;
   /**
-   * Per history key, the last offset the replay covered: a live frame of that history at or before it, which arrived
-   * while the replay was being read, is a duplicate.
+   * Per history key, the last offset the replay covered (what the client had, or the last entry replayed): a live frame
+   * of that history at or before it is a duplicate.
    */
   upTo: Map<string, HistoryOffset>;
 }
@@ -40,8 +40,7 @@ export function planReplay(
   for (const result of results) {
     if (!result.complete) complete = false;
     if (result.epoch === null) continue;
-    const last = result.entries.at(-1);
-    if (last) upTo.set(result.key, { epoch: result.epoch, n: last.n });
+    upTo.set(result.key, { epoch: result.epoch, n: Math.max(result.after, result.entries.at(-1)?.n ?? 0) });
     if (result.entries.length) cursors.push({ key: result.key, epoch: result.epoch, entries: result.entries, index: 0 });
   }
   const frames: EncodedMessage[] = [];
@@ -58,14 +57,6 @@ export function planReplay(
     frames.push(envelopeOf(entry.message, { key: next.key, offset: { epoch: next.epoch, n: entry.n } }));
   }
   return { frames, complete, upTo };
-}
-
-/** Whether a live frame that arrived during the replay was already replayed (or skipped on purpose) by it. */
-export function coveredBy(plan: ReplayPlan, frame: EncodedMessage): boolean {
-  const entry = frame.entry;
-  if (!entry) return false;
-  const upTo = plan.upTo.get(entry.key);
-  return upTo !== undefined && upTo.epoch === entry.offset.epoch && entry.offset.n <= upTo.n;
 }
 
 function firstMemberOf(keys: readonly string[], memberOf: ReadonlySet<string>): string | undefined {

@@ -10,7 +10,7 @@ import type { LocalRegistry } from '../local/local-registry';
 import type { PushMetrics } from '../push-metrics.service';
 import type { EncodedMessage } from '../message/encoded-message';
 import { PushCloseCode, type HelloFrame, type ResumeRefusal, type Welcome } from './push-protocol';
-import { coveredBy, planReplay } from './replay-plan';
+import { planReplay } from './replay-plan';
 import { createResumeSecret, hashResumeSecret, parseResumeToken } from './resume-token';
 
 /** How a resume ended. */
@@ -41,6 +41,7 @@ export function newResumeState(): { state: ResumeState; secret: string } {
     expiry: null,
     end: null,
     movedTo: null,
+    replayed: null,
   };
   return { state, secret };
 }
@@ -166,7 +167,7 @@ export class ResumeHandshake {
       results = await this.engine.readHistory(reads);
     } catch (error) {
       this.logger.warn(`could not read the history of ${conn.id}: ${(error as Error).message}`);
-      results = reads.map((read) => ({ key: read.key, epoch: null, entries: [], complete: false }));
+      results = reads.map((read) => ({ key: read.key, epoch: null, after: 0, entries: [], complete: false }));
     }
     const memberOf = new Set(targets.map(targetKey));
     const plan = planReplay(results, memberOf, previousClientId);
@@ -179,7 +180,7 @@ export class ResumeHandshake {
         this.registry.write(conn, this.welcome(conn, secret, { resumed: true, recovered, previousClientId }));
         for (const frame of plan.frames) this.registry.write(conn, frame);
       },
-      (frame) => !coveredBy(plan, frame),
+      plan.upTo,
     );
     return recovered;
   }

@@ -80,14 +80,14 @@ export class RedisHistory implements ClusterHistory {
     for (const cursor of read.cursors) if (cursor) cursors.push(cursor.epoch, cursor.n);
     const keys = this.keys.history(read.target);
     const reply = (await this.redis.pushReadHistoryBuffer(...keys, this.limits.maxCount, ...cursors)) as Reply[];
-    if (reply.length === 0) return { key: read.key, epoch: null, entries: [], complete: true };
+    if (reply.length === 0) return { key: read.key, epoch: null, after: 0, entries: [], complete: true };
     const [epochReply, headReply, afterReply, rows] = reply as [Buffer, Buffer, number, Reply[]];
     const head = Number(headReply.toString());
     const after = Number(afterReply);
     const entries = rows.map((row) => toEntry(row as Reply[]));
     // Continuous when the first entry kept is the one right after the replay's start (or nothing came after it).
     const complete = entries.length > 0 ? entries[0].n === after + 1 : head === after;
-    return { key: read.key, epoch: epochReply.toString(), entries, complete };
+    return { key: read.key, epoch: epochReply.toString(), after, entries, complete };
   }
 
   /** maxCount, maxBytes, maxAge, and an epoch for a history that starts with this push. */
