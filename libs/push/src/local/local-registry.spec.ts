@@ -2,8 +2,10 @@ import { WebSocket } from 'ws';
 import { createClientId, createNodeId } from '../identity/client-id';
 import { EncodedMessage } from '../message/encoded-message';
 import { PushMetrics } from '../push-metrics.service';
+import { welcomeFrame, withEntry } from '../resume/push-protocol';
+import { newResumeState } from '../resume/resume-handshake';
 import { closeEvent, openSocketPairs, rawSocketOf, receivedBefore, SocketPair, SocketPairs } from '../test-support/socket-pair';
-import { LocalConnection } from './local-connection';
+import { LocalConnection, type ServerCloseReason } from './local-connection';
 import { LocalRegistry } from './local-registry';
 
 describe('LocalRegistry', () => {
@@ -378,6 +380,173 @@ describe('LocalRegistry', () => {
       });
       expect(frame.subarray(2).toString()).toBe('{"once":true}');
       for (const pair of pairs) expect((await pair.inbox.nextMessage()).text).toBe('{"once":true}');
+    });
+  });
+
+  describe('resumable connections', () => {
+    const key = 'g:room';
+    const epoch = '3f9a2c1b0d4e';
+
+    /** `text` as pushed to the target `key`, at offset n of its history. */
+    const pushed = (text: string, n: number, historyKey = key, historyEpoch = epoch) =>
+      withEntry(EncodedMessage.encode(text), historyKey, { epoch: historyEpoch, n });
+    /** What a resumable connection receives for `pushed(text, n)`. */
+    const envelope = (text: string, n: number, historyKey = key, historyEpoch = epoch) =>
+      `{"type":"msg","key":"${historyKey}","off":"${historyEpoch}.${n}"}\n${text}`;
+
+    function makeResumable(conn: LocalConnection): void {
+      conn.resume = newResumeState().state;
+    }
+
+    function detach(conn: LocalConnection, ended: ServerCloseReason[] = []): void {
+      registry.detach(conn, Date.now() + 60_000, (reason) => ended.push(reason));
+    }
+
+    afterEach(() => {
+      // Clears the expiry timers of connections still detached.
+      for (const conn of [...registry.connections()]) registry.remove(conn);
+    });
+
+    it('writes an app message to a resumable connection in its envelope and to a plain one as it is', async () => {
+      const { conns, pairs } = await connect(2);
+      const [resumable, plain] = conns;
+      makeResumable(resumable);
+      registry.add(resumable);
+      registry.add(plain);
+      expect(registry.resumableCount).toBe(1);
+
+      expect(registry.deliver(conns, EncodedMessage.encode('hi'))).toEqual({ delivered: 2, held: 0, deferred: 0 });
+      const json = withEntry(EncodedMessage.encode({ n: 1 }), key, { epoch, n: 7 });
+      expect(registry.deliver(conns, json)).toEqual({ delivered: 2, held: 0, deferred: 0 });
+
+      expect(await receivedBefore(pairs[0])).toEqual([
+        '{"type":"msg"}\nhi',
+        `{"type":"msg","key":"${key}","off":"${epoch}.7","json":1}\n{"n":1}`,
+      ]);
+      expect(await receivedBefore(pairs[1])).toEqual(['hi', '{"n":1}']);
+    });
+
+    it('holds for a detached connection what has a history entry, drops the rest, and writes it nothing', async () => {
+      const { conns, pairs } = await connect(1);
+      const [conn] = conns;
+      makeResumable(conn);
+      registry.add(conn);
+      detach(conn);
+      expect(registry.isDetached(conn)).toBe(true);
+
+      expect(registry.deliver([conn], pushed('kept', 1))).toEqual({ delivered: 0, held: 1, deferred: 0 });
+      expect(registry.deliver([conn], EncodedMessage.encode('lost'))).toEqual({ delivered: 0, held: 0, deferred: 0 });
+      expect(metrics.framesDelivered).toBe(0);
+      // Its bindings stay while it is away.
+      expect(registry.get(conn.id)).toBe(conn);
+      expect(await receivedBefore(pairs[0])).toEqual([]);
+    });
+
+    it('collects deliveries while resuming, writes the welcome first, and drops what the replay covered', async () => {
+      const { conns, pairs } = await connect(2);
+      const [conn] = conns;
+      const [oldPair, newPair] = pairs;
+      const { state, secret } = newResumeState();
+      conn.resume = state;
+      registry.add(conn);
+      detach(conn);
+      registry.deliver([conn], pushed('m1', 1));
+
+      registry.reattach(conn, newPair.server);
+      expect(registry.isDetached(conn)).toBe(false);
+      expect(conn.socket).toBe(newPair.server);
+      // Counted as delivered: the release writes them next.
+      const collected = [pushed('m1', 1), pushed('m2', 2), pushed('other', 5, 'a', 'e9'), EncodedMessage.encode('bare')];
+      for (const message of collected) {
+        expect(registry.deliver([conn], message)).toEqual({ delivered: 1, held: 0, deferred: 0 });
+      }
+      expect(await receivedBefore(newPair)).toEqual([]);
+
+      const welcome = welcomeFrame({
+        clientId: conn.id,
+        token: `${conn.id}.${secret}`,
+        heartbeat: 0,
+        window: 60_000,
+        resume: { resumed: true, recovered: true, previousClientId: conn.id },
+      });
+      registry.release(conn, () => registry.write(conn, welcome), new Map([[key, { epoch, n: 2 }]]));
+      // A live copy that trails the history read is a duplicate too; the first one past the replay is not.
+      expect(registry.deliver([conn], pushed('m2', 2))).toEqual({ delivered: 1, held: 0, deferred: 0 });
+      registry.deliver([conn], pushed('m3', 3));
+      registry.deliver([conn], pushed('m4', 4));
+
+      expect(await receivedBefore(newPair)).toEqual([
+        welcome.data.toString(),
+        envelope('other', 5, 'a', 'e9'),
+        '{"type":"msg"}\nbare',
+        envelope('m3', 3),
+        envelope('m4', 4),
+      ]);
+      expect(await receivedBefore(oldPair)).toEqual([]);
+      expect(metrics.framesDelivered).toBe(5);
+    });
+
+    it('drops collected frames up to the replayed offset and writes the first one past it', async () => {
+      const { conns, pairs } = await connect(2);
+      const [conn] = conns;
+      makeResumable(conn);
+      registry.add(conn);
+      detach(conn);
+      registry.reattach(conn, pairs[1].server);
+      for (const n of [1, 2, 3]) registry.deliver([conn], pushed(`m${n}`, n));
+      const welcome = () => registry.write(conn, EncodedMessage.encode({ type: 'welcome' }));
+      registry.release(conn, welcome, new Map([[key, { epoch, n: 2 }]]));
+      expect(await receivedBefore(pairs[1])).toEqual(['{"type":"welcome"}', envelope('m3', 3)]);
+    });
+
+    it('treats a frame of another epoch of a replayed history as new', async () => {
+      const { conns, pairs } = await connect(2);
+      const [conn] = conns;
+      makeResumable(conn);
+      registry.add(conn);
+      detach(conn);
+      registry.reattach(conn, pairs[1].server);
+      registry.release(conn, () => undefined, new Map([[key, { epoch, n: 5 }]]));
+      registry.deliver([conn], pushed('restarted', 1, key, 'aaaaaaaaaaaa'));
+      expect(await receivedBefore(pairs[1])).toEqual([envelope('restarted', 1, key, 'aaaaaaaaaaaa')]);
+    });
+
+    it('endDetached ends a detached connection once, with its reason', async () => {
+      const { conns } = await connect(2);
+      const [conn, plain] = conns;
+      makeResumable(conn);
+      registry.add(conn);
+      registry.add(plain);
+      const ended: ServerCloseReason[] = [];
+      expect(registry.endDetached(conn, 'closed-by-server')).toBe(false);
+
+      detach(conn, ended);
+      expect(registry.endDetached(conn, 'closed-by-server')).toBe(true);
+      expect(registry.endDetached(conn, 'resume-expired')).toBe(false);
+      expect(ended).toEqual(['closed-by-server']);
+      expect(registry.endDetached(plain, 'closed-by-server')).toBe(false);
+    });
+
+    it('a reattached connection can no longer be ended as detached', async () => {
+      const { conns, pairs } = await connect(2);
+      const [conn] = conns;
+      makeResumable(conn);
+      registry.add(conn);
+      const ended: ServerCloseReason[] = [];
+      detach(conn, ended);
+      registry.reattach(conn, pairs[1].server);
+      expect(registry.endDetached(conn, 'closed-by-server')).toBe(false);
+      expect(ended).toEqual([]);
+    });
+
+    it('ends a detached connection with resume-expired when its window passes', async () => {
+      const { conns } = await connect(1);
+      const [conn] = conns;
+      makeResumable(conn);
+      registry.add(conn);
+      const ended = new Promise<ServerCloseReason>((resolve) => registry.detach(conn, Date.now(), resolve));
+      expect(await ended).toBe('resume-expired');
+      expect(registry.endDetached(conn, 'closed-by-server')).toBe(false);
     });
   });
 });

@@ -908,12 +908,21 @@ export abstract class ClusterEngine extends PushEngine {
     };
   }
 
-  /** Removes a connection handed over to another node, here and from the index, without a close event. */
+  /**
+   * Removes a connection handed over to another node, here and from the index, without a close event. False when
+   * the index could not be written (this node may be shutting down): the node it moved to then removes it itself.
+   */
   private async releaseHere(clientId: string): Promise<boolean> {
     const conn = this.local.get(clientId);
     if (!conn?.resume?.movedTo) return false;
-    await this.unregister(conn);
-    return true;
+    const info = this.local.remove(conn);
+    try {
+      await serialWrite(conn, () => this.directory.unregister(this.nodeId, [info]));
+      return true;
+    } catch (error) {
+      this.failed(error);
+      return false;
+    }
   }
 
   /** Runs a write to a resumable connection's index entries in its write turn; a missing entry schedules a resync. */

@@ -34,6 +34,12 @@ export function defineRedisScripts(client: Redis | Cluster): RedisCommands {
 const BATCH = 500;
 
 /**
+ * How long the record of a connection taken by a resume on another node stays, at most: that node removes it as soon
+ * as its own connection is registered (ms later); the reaper removes it after this if that node never did.
+ */
+export const MOVED_RECORD_GRACE_MS = 30_000;
+
+/**
  * The directory on Redis (one server or a cluster: the same keys and scripts, see redis-keys.ts). A connection's
  * own entries are written by one script in its node's slot; its memberships in uid and group sets, and the
  * cluster-wide sets, are separate commands on their own slots, issued after it and idempotent (SADD/SREM), so a
@@ -104,22 +110,29 @@ export class RedisDirectory implements ClusterDirectory {
   ): Promise<boolean> {
     const k = this.keys;
     const keys = [k.connection(c.clientId), k.nodeDetached(node), k.nodeDeadlines(node), k.nodeClients(node)];
-    const found = (await this.redis.pushSetDetached(...keys, c.clientId, until, generation, secretHash, movedTo)) === 1;
-    if (!found) return false;
+    const grace = Date.now() + MOVED_RECORD_GRACE_MS;
+    const found =
+      (await this.redis.pushSetDetached(...keys, c.clientId, until, generation, secretHash, movedTo, grace)) === 1;
+    // A moved connection keeps its memberships as they are until the node it moved to removes it.
+    if (!found || movedTo !== '') return found;
     await Promise.all(
       targetsOf(c).map((target) =>
-        until > 0
-          ? this.redis.sadd(k.targetDetached(target), c.clientId)
-          : this.redis.srem(k.targetDetached(target), c.clientId),
+        until > 0 ? this.markDropped(target, c.clientId) : this.redis.srem(k.targetDetached(target), c.clientId),
       ),
     );
     return true;
   }
 
+  /** Counts a connection as dropped in a target's sends, while it is still a member of it. */
+  private markDropped(target: Exclude<TargetRef, { kind: 'client' }>, clientId: string): Promise<unknown> {
+    return this.redis.pushMarkDropped(this.keys.targetMembers(target), this.keys.targetDetached(target), clientId);
+  }
+
   async adopt(node: string, clientId: string, presentedHash: string, by: string): Promise<DirectoryAdoption> {
     const k = this.keys;
     const keys = [k.connection(clientId), k.connectionGroups(clientId), k.nodeDeadlines(node), k.nodeResumable(node)];
-    const reply = (await this.redis.pushAdopt(...keys, clientId, presentedHash, by, Date.now())) as string[];
+    const now = Date.now();
+    const reply = (await this.redis.pushAdopt(...keys, clientId, presentedHash, by, now, now + MOVED_RECORD_GRACE_MS)) as string[];
     if (reply[0] !== 'ok') return { status: reply[0] === 'refused' ? 'refused' : 'not_found' };
     const [, uid, session, lost, generation, groups, ...sinceFields] = reply;
     const since = new Map<string, ReturnType<typeof parseOffset>>();
@@ -287,7 +300,9 @@ export class RedisDirectory implements ClusterDirectory {
         const verdicts = await Promise.all(
           ids.map(async (id) => {
             const keys = [k.connection(id), k.connectionGroups(id), held, ...this.nodeSets(node)];
-            const [verdict, ...bindings] = (await this.redis.pushKeepResumable(...keys, id, until, generation)) as string[];
+            const grace = Date.now() + MOVED_RECORD_GRACE_MS;
+            const reply = (await this.redis.pushKeepResumable(...keys, id, until, generation, grace)) as string[];
+            const [verdict, ...bindings] = reply;
             return { id, verdict, bindings: parseBindings(id, bindings) };
           }),
         );
@@ -296,7 +311,7 @@ export class RedisDirectory implements ClusterDirectory {
         await Promise.all(
           verdicts
             .filter((v) => v.verdict === 'keep')
-            .flatMap((v) => targetsOf(v.bindings).map((target) => this.redis.sadd(k.targetDetached(target), v.id))),
+            .flatMap((v) => targetsOf(v.bindings).map((target) => this.markDropped(target, v.id))),
         );
       } while (cursor !== '0');
       await this.redis.set(k.nodeConverted(node), '1');

@@ -382,7 +382,8 @@ return {m[1], m[2], after, redis.call('XRANGE', KEYS[1], (after + 1) .. '-0', '+
 
   /**
    * KEYS: connection hash, node's dropped set, node's deadlines, node's clients. ARGV: cid, until (ms; 0: attached),
-   * generation, the new secret hash ('' to keep it), the node it moved to ('' if none). Marks a resumable connection
+   * generation, the new secret hash ('' to keep it), the node it moved to ('' if none), the grace deadline of a moved
+   * one (ms: the reaper removes it then, if the node it moved to has not). Marks a resumable connection
    * dropped until `until` (or attached again), records a new secret, or marks it taken by another node (a record
    * marked so is never adopted or kept again). 0 when the connection is missing.
    */
@@ -402,15 +403,17 @@ if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'rs', ARGV[4]) end
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[1], 'mv', ARGV[5])
   redis.call('HDEL', KEYS[1], 'rs')
+  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
 end
 return 1`,
   },
 
   /**
    * KEYS: connection hash, connection groups, node's clients, node's resumable set, node's dropped set, node's
-   * deadlines. ARGV: cid, until (ms) for one not dropped yet, generation. The reaper's first pass over a gone node: a
-   * resumable connection not taken elsewhere is kept, dropped until its window ends ({'keep', uid, groups…}); anything
-   * else is to be removed ({'forget', uid, groups…}).
+   * deadlines. ARGV: cid, until (ms) for one not dropped yet, generation, the grace deadline of a taken one. The
+   * reaper's first pass over a gone node: a resumable connection not taken elsewhere is kept, dropped until its window
+   * ends ({'keep', uid, groups…}); one taken by another node's resume is kept until that node removes it, or its grace
+   * ends ({'moved', …}); anything else is to be removed ({'forget', uid, groups…}).
    */
   pushKeepResumable: {
     keys: 6,
@@ -418,7 +421,14 @@ return 1`,
 local out = redis.call('SMEMBERS', KEYS[2])
 table.insert(out, 1, redis.call('HGET', KEYS[1], 'uid') or '')
 local c = redis.call('HMGET', KEYS[1], 'rs', 'mv')
-if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 or not c[1] or c[2] then
+if c[2] then
+  -- Taken by a resume on another node, which removes it once its own connection is in: until then (or until the
+  -- grace ends, if that node never does) its memberships stay, so its uid and groups never lack a member.
+  if not redis.call('ZSCORE', KEYS[6], ARGV[1]) then redis.call('ZADD', KEYS[6], ARGV[4], ARGV[1]) end
+  table.insert(out, 1, 'moved')
+  return out
+end
+if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 or not c[1] then
   table.insert(out, 1, 'forget')
   return out
 end
@@ -433,7 +443,7 @@ return out`,
 
   /**
    * KEYS: connection hash, connection groups, node's deadlines, node's resumable set. ARGV: cid, SHA-256 of the
-   * presented secret (hex), the node that takes it, now (ms). Takes a resumable connection left by a node that is gone:
+   * presented secret (hex), the node that takes it, now (ms), the grace deadline (ms). Takes a resumable connection left by a node that is gone:
    * checks the secret and the window, marks it moved (a second taker is refused) and returns {'ok', uid, session,
    * history lost?, generation, groups (JSON), since fields…}; {'not_found'} or {'refused'} otherwise.
    */
@@ -448,6 +458,8 @@ if c[2] then return {'not_found'} end
 if c[1] ~= ARGV[2] then return {'refused'} end
 redis.call('HSET', KEYS[1], 'mv', ARGV[3])
 redis.call('HDEL', KEYS[1], 'rs')
+-- The taker removes it once its own connection is registered; the grace bounds a taker that never does.
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 local out = {'ok', c[3] or '', c[4] or '{}', c[5] or '', c[6] or '', cjson.encode(redis.call('SMEMBERS', KEYS[2]))}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
@@ -457,6 +469,17 @@ for i = 1, #all, 2 do
   end
 end
 return out`,
+  },
+
+  /**
+   * KEYS: a member set, its set of dropped members. ARGV: cid. Marks the connection dropped there only while it is
+   * still a member: a removal that ran first (a resume elsewhere took it over) is never undone by a late mark.
+   */
+  pushMarkDropped: {
+    keys: 2,
+    lua: `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
+return redis.call('SADD', KEYS[2], ARGV[1])`,
   },
 
   /** KEYS: a group's members, its channel. ARGV: publish command, payload. Empties the group; returns its size. */
