@@ -45,6 +45,7 @@ const RESUME_EVENTS = [
   'expired',
   'bad_hello',
   'replayed_message',
+  'gap_resync',
 ];
 
 describe('GET /metrics (memory engine)', () => {

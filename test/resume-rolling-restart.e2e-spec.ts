@@ -69,6 +69,8 @@ describe(`rolling restart of 2 gateway nodes with ${CLIENTS} clients while pushi
 
     // Every client binds once, through C, as its own uid and in one of the groups.
     const cookies = new Map<string, string>();
+    /** Clients whose bind has completed (its uid bound and its group joined). */
+    const joined = new Set<number>();
     for (let i = 0; i < CLIENTS; i++) {
       const uid = `u${i}`;
       const client = new RecordingClient<Pushed>(balancer.wsUrl, {
@@ -78,12 +80,14 @@ describe(`rolling restart of 2 gateway nodes with ${CLIENTS} clients while pushi
           if (!http.cookie) cookies.set(uid, (await http.login(uid)).cookie!);
           const res = await http.post('/bind', { client_id: clientId, group: `g${i % GROUPS}` });
           if (res.status !== 200) throw new Error(`bind ${uid}: ${res.status} ${JSON.stringify(res.body)}`);
+          joined.add(i);
         },
       });
       clients.push(client);
     }
     const bound = () => clients.every((c) => c.binds.length === 1);
-    await Promise.all(clients.map((c) => c.until('bound', () => c.binds.length === 1, DEADLINE_MS)));
+    // A message sent before a client joined its group is not for it: the sender starts once every bind completed.
+    await Promise.all(clients.map((c, i) => c.until('bound', () => joined.has(i), DEADLINE_MS)));
     await eventually('every client in the index', async () => {
       const stats = (await new HttpClient(C.url).get('/stats')).body as { clients: number };
       return stats.clients === CLIENTS;

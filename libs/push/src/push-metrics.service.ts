@@ -109,6 +109,12 @@ export class PushMetrics {
     badHellos: 0,
     /** Messages replayed to resuming connections. */
     replayedMessages: 0,
+    /**
+     * Resumable connections cut (1013) because a message of a target's history would have reached them past a gap
+     * (their node missed messages: a subscription confirmed late, a subscriber that reconnected); they resume and
+     * their replay fills it.
+     */
+    gaps: 0,
   };
 
   /**

@@ -163,12 +163,18 @@ export class LocalNode {
       if (!members) return;
       const stamped = stamp(message, target, keys[i], exclude, keys);
       const fresh: LocalConnection[] = [];
+      const reachedEarlier: LocalConnection[] = [];
       for (const conn of members) {
-        if (served.has(conn) || exclude?.has(conn.id)) continue;
-        served.add(conn);
+        if (served.has(conn)) {
+          reachedEarlier.push(conn);
+          continue;
+        }
+        // An excluded one goes to the registry too, which skips it but notes that it passed this message.
+        if (!exclude?.has(conn.id)) served.add(conn);
         fresh.push(conn);
       }
-      if (fresh.length) parts.push(this.registry.deliver(fresh, stamped));
+      this.registry.passOver(reachedEarlier, stamped);
+      if (fresh.length) parts.push(this.registry.deliver(fresh, stamped, exclude));
     });
     return { count: sumCounts(parts), members: served.size };
   }

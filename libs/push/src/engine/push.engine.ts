@@ -202,7 +202,9 @@ export abstract class PushEngine {
 
   /**
    * Finds the resumable connection `clientId` for a resume and checks that `presented` is the SHA-256 of its current
-   * secret; on success it is taken (its secret becomes `next`, so a second resume with the same token is refused).
+   * secret. On this node it is taken (its secret becomes `next`, so a second resume with the same token is refused);
+   * on another it is offered to this one until `release` (a second resume meanwhile is told to try again, and one
+   * after the release finds nothing). Rejects with `PushEngineUnavailableError` when that cannot be decided now.
    */
   async adopt(clientId: string, presented: Buffer, next: Buffer): Promise<AdoptResult> {
     void clientId;

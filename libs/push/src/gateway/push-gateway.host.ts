@@ -523,10 +523,10 @@ export class PushGatewayHost
   }
 
   private async onClose(conn: LocalConnection, code: number): Promise<void> {
-    // Handed over to another node (it resumed there): that node's release removes it, without a close event.
-    if (conn.resume?.movedTo) return;
     const registered = await conn.registration;
-    if (registered && this.detachable(conn, code)) return this.detach(conn, code);
+    // Offered to a resume on another node (its socket was replaced): dropped like any other until that node releases
+    // it, so that it can be resumed again if the offer lapses.
+    if (registered && (conn.resume?.movedTo || this.detachable(conn, code))) return this.detach(conn, code);
     return this.finish(conn, conn.closedBy?.code ?? code, conn.closedBy?.reason ?? 'peer', registered);
   }
 
@@ -539,7 +539,7 @@ export class PushGatewayHost
     const reason = conn.closedBy?.reason;
     if (reason === undefined) return code !== 1000 && code !== 1001;
     if (reason === 'shutdown') return this.engine.handsOverOnShutdown;
-    return reason === 'heartbeat' || reason === 'slow-consumer';
+    return reason === 'heartbeat' || reason === 'slow-consumer' || reason === 'history-gap';
   }
 
   /** Keeps a dropped resumable connection, with its bindings, for `resume.window`. */

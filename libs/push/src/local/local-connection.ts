@@ -17,7 +17,12 @@ export type ServerCloseReason =
   /** Another socket resumed the connection with its token (this one is replaced; code 4001). */
   | 'replaced'
   /** A dropped resumable connection was not resumed within `resume.window`. */
-  | 'resume-expired';
+  | 'resume-expired'
+  /**
+   * A resumable connection was about to skip a message of a target's history that this node missed: cut (1013) so
+   * that it resumes and the replay fills the gap.
+   */
+  | 'history-gap';
 
 /**
  * What a connection on the resumable protocol (the official client) has besides its bindings. Plain connections have
@@ -37,10 +42,12 @@ export interface ResumeState {
   /** While a resume replays its history: the frames that arrived for it meanwhile, written after the replay. */
   pending: EncodedMessage[] | null;
   /**
-   * After a resume: how far each history was replayed (history key → last offset), until a live frame of that history
-   * passes it; a live frame at or before it is a duplicate. Null when nothing is watched.
+   * The last offset of each history it was sent (history key → offset; after a resume, what its replay covered). A
+   * frame of that history must come next in sequence: one at or before it is a duplicate (dropped), one past the next
+   * means this node missed messages (a subscription confirmed late, a subscriber that reconnected): the connection is
+   * then cut with 1013 and resumes, and the replay fills the gap. Created on first use.
    */
-  replayed: Map<string, HistoryOffset> | null;
+  sent: Map<string, HistoryOffset> | null;
   /** The engine lost history that may concern it (its backend lost data): its next resume is not `recovered`. */
   historyLost: boolean;
   /** While dropped: the timer that ends it when the window passes. */
@@ -48,10 +55,12 @@ export interface ResumeState {
   /** While dropped: ends it for good (the window passed, or the app closed it), with the reason. */
   end: ((reason: ServerCloseReason) => void) | null;
   /**
-   * Set once it was handed over to another node (a resume there): it is kept here only until that node releases it,
-   * and its socket's close is not a drop any more.
+   * The node it was last offered to, for a resume there (until `offerUntil`, no other resume takes it); it stays here,
+   * dropped, until that node releases it, or is resumable again once the offer lapsed.
    */
   movedTo: string | null;
+  /** Until when (ms) the offer to `movedTo` stands. */
+  offerUntil: number;
 }
 
 const EMPTY_SESSION: PushSession = Object.freeze({});

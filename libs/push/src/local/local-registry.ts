@@ -1,7 +1,7 @@
 import { WebSocket } from 'ws';
 import { PushLimitExceededError } from '../errors/push.errors';
 import type { ClientInfo } from '../interfaces/client-info.interface';
-import type { EncodedMessage } from '../message/encoded-message';
+import type { EncodedMessage, EnvelopeEntry } from '../message/encoded-message';
 import type { PushMetrics } from '../push-metrics.service';
 import { resumableForm } from '../resume/push-protocol';
 import type { HistoryOffset } from '../history/history-offset';
@@ -42,6 +42,13 @@ export interface DeliveryCount {
    * carries its history offset (a cluster engine's sender).
    */
   deferred: number;
+}
+
+/** Where a frame of a history stands for one connection (see `inSequence`). */
+const enum Sequence {
+  Next,
+  Duplicate,
+  Gap,
 }
 
 /** How one write ended (see `writeNow`). */
@@ -231,7 +238,7 @@ export class LocalRegistry {
     resume.end = null;
     resume.detachedUntil = 0;
     resume.pending = [];
-    resume.replayed = null;
+    resume.sent = null;
     conn.socket = socket;
     conn.wire = undefined;
     conn.closedBy = null;
@@ -240,9 +247,10 @@ export class LocalRegistry {
 
   /**
    * Ends a resume's replay: runs `replay` (which writes the welcome and the missed messages) in order with every
-   * delivery already queued, then writes the frames that arrived meanwhile, and from then on writes to the socket
-   * directly. A frame of a history the replay covered up to `replayed` (history key → last offset replayed) is a
-   * duplicate: dropped, whether it was collected meanwhile or arrives later (a live copy can trail the history read).
+   * delivery already queued, then the frames that arrived meanwhile, and from then on writes to the socket directly.
+   * `replayed` is how far the replay covered each history (history key → last offset): a frame at or before it is a
+   * duplicate and is dropped, whether it was collected meanwhile or arrives later (a live copy can trail the history
+   * read); one past the next is a gap (see `ResumeState.sent`).
    */
   release(conn: LocalConnection, replay: () => void, replayed: ReadonlyMap<string, HistoryOffset>): void {
     this.inOrder(() => {
@@ -250,28 +258,57 @@ export class LocalRegistry {
       if (!resume || resume.pending === null) return;
       const pending = resume.pending;
       resume.pending = null;
-      resume.replayed = replayed.size ? new Map(replayed) : null;
+      resume.sent = new Map(replayed);
       replay();
-      for (const frame of pending) if (!this.replayedAlready(resume, frame)) this.writeFrame(conn, frame); // envelopes
+      for (const frame of pending) {
+        const step = this.inSequence(resume, frame.entry);
+        if (step === Sequence.Gap) return this.cutForGap(conn);
+        if (step === Sequence.Next) this.writeFrame(conn, frame); // envelopes already
+      }
       this.writer.flush();
     });
   }
 
   /**
-   * Whether a frame was written already by the connection's last replay. A history's live frames come in offset order,
-   * so once one is past what the replay covered, that history is no longer watched (and a connection with none left
-   * pays nothing per frame).
+   * Where a frame of a history stands against what the connection was sent of it (or where it joined it, `since`):
+   * the next one, a duplicate, or past a gap. Records it when it is the next one. A frame with no entry is always next.
    */
-  private replayedAlready(resume: ResumeState, frame: EncodedMessage): boolean {
-    const replayed = resume.replayed;
-    const entry = frame.entry;
-    if (replayed === null || entry === null) return false;
-    const upTo = replayed.get(entry.key);
-    if (upTo === undefined) return false;
-    if (upTo.epoch === entry.offset.epoch && entry.offset.n <= upTo.n) return true;
-    replayed.delete(entry.key);
-    if (replayed.size === 0) resume.replayed = null;
-    return false;
+  private inSequence(resume: ResumeState, entry: EnvelopeEntry | null): Sequence {
+    if (entry === null) return Sequence.Next;
+    const sent = (resume.sent ??= new Map());
+    const last = sent.has(entry.key) ? sent.get(entry.key) : resume.since.get(entry.key);
+    const { epoch, n } = entry.offset;
+    // Unknown (a target it was never said to join): nothing to compare with. Null: the target had no history when it
+    // joined, so its history started later, at 1. Another epoch: the history started again, at 1.
+    if (last !== undefined) {
+      const expected = last === null || last.epoch !== epoch ? 1 : last.n + 1;
+      if (n < expected) return Sequence.Duplicate;
+      if (n > expected) return Sequence.Gap;
+    }
+    sent.set(entry.key, entry.offset);
+    return Sequence.Next;
+  }
+
+  /** A frame the connection is not written (excluded, or reached through another group): it moves on all the same. */
+  private pass(conn: LocalConnection, message: EncodedMessage): void {
+    const resume = conn.resume;
+    if (resume === null || resume.detachedUntil !== 0 || resume.pending !== null) return;
+    const entry = message.envelope?.entry;
+    if (entry) (resume.sent ??= new Map()).set(entry.key, entry.offset);
+  }
+
+  /**
+   * Marks frames a connection does not receive from its history (a send to several groups that reaches it through an
+   * earlier one) as passed, so that the next frame of that history is not taken for a gap.
+   */
+  passOver(conns: Iterable<LocalConnection>, message: EncodedMessage): void {
+    for (const conn of conns) this.pass(conn, message);
+  }
+
+  /** The connection missed messages of a history (this node did not hear them): it resumes, and its replay has them. */
+  private cutForGap(conn: LocalConnection): void {
+    this.metrics.resumes.gaps++;
+    this.close(conn, 1013, 'history-gap');
   }
 
   /**
@@ -416,7 +453,10 @@ export class LocalRegistry {
       const started = this.metrics.timingFanouts && size > 0 ? performance.now() : -1;
       const count: DeliveryCount = { delivered: 0, held: 0, deferred: 0 };
       for (const conn of targets instanceof Map ? targets.values() : (targets as Iterable<LocalConnection>)) {
-        if (exclude && exclude.has(conn.id)) continue;
+        if (exclude && exclude.has(conn.id)) {
+          this.pass(conn, message);
+          continue;
+        }
         tally(count, this.writeNow(conn, message));
       }
       if (started >= 0) this.metrics.recordFanout((performance.now() - started) / 1000);
@@ -503,7 +543,10 @@ export class LocalRegistry {
       const end = Math.min(job.targets.length, job.index + Math.max(1, Math.floor(budget / perTarget)));
       for (let i = job.index; i < end; i++) {
         const conn = job.targets[i];
-        if (job.exclude && job.exclude.has(conn.id)) continue;
+        if (job.exclude && job.exclude.has(conn.id)) {
+          for (const message of job.messages) this.pass(conn, message);
+          continue;
+        }
         for (let m = 0; m < perTarget; m++) tally(job.counts[m], this.writeNow(conn, job.messages[m]));
       }
       budget -= (end - job.index) * perTarget;
@@ -560,7 +603,12 @@ export class LocalRegistry {
       const form = resumableForm(message);
       if (resume.detachedUntil !== 0) return form.entry !== null ? Written.Held : Written.No;
       if (resume.pending !== null) return this.collect(conn, resume.pending, form);
-      if (resume.replayed !== null && this.replayedAlready(resume, form)) return Written.Yes;
+      const step = this.inSequence(resume, form.entry);
+      if (step === Sequence.Duplicate) return Written.Yes; // it has it already (a replay sent it)
+      if (step === Sequence.Gap) {
+        this.cutForGap(conn);
+        return Written.No;
+      }
       message = form;
     }
     return this.writeFrame(conn, message) ? Written.Yes : Written.No;

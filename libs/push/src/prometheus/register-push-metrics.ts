@@ -53,6 +53,7 @@ const RESUME_EVENTS = {
   expired: 'expired',
   badHellos: 'bad_hello',
   replayedMessages: 'replayed_message',
+  gaps: 'gap_resync',
 } as const satisfies Record<keyof PushMetrics['resumes'], string>;
 
 type Reading = (metrics: PushMetrics) => number;
@@ -207,7 +208,7 @@ export function registerPushMetrics(
     help:
       'Resume and recovery, by event: detached (a resumable connection dropped and is kept), resumed, unrecovered ' +
       '(resumed but told recovered: false), refused, retry_later (1013), replaced (4001), expired (window passed), ' +
-      'bad_hello (1008), replayed_message.',
+      'bad_hello (1008), replayed_message, gap_resync (cut with 1013 to replay what its node missed).',
     labelNames: ['event'],
     registers,
     collect() {

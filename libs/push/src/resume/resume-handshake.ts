@@ -41,7 +41,8 @@ export function newResumeState(): { state: ResumeState; secret: string } {
     expiry: null,
     end: null,
     movedTo: null,
-    replayed: null,
+    offerUntil: 0,
+    sent: null,
   };
   return { state, secret };
 }
@@ -104,8 +105,7 @@ export class ResumeHandshake {
           return isClosed(socket) ? { kind: 'gone' } : this.refused('refused');
         }
         conn = this.adoptedConnection(record, socket, remoteAddress, secret);
-        await this.engine.register(conn, { uid: record.uid, groups: record.groups, session: record.session });
-        await this.engine.release(record);
+        await this.takeOver(conn, record);
         attach(conn, true);
         if (isClosed(socket)) return { kind: 'dropped', conn };
       }
@@ -117,6 +117,20 @@ export class ResumeHandshake {
     this.metrics.resumes.succeeded++;
     if (!recovered) this.metrics.resumes.unrecovered++;
     return { kind: 'resumed', conn, previousClientId, recovered };
+  }
+
+  /**
+   * Registers the copy of a connection taken over from another node, then releases the original. If either fails,
+   * the copy goes again and the original's offer lapses: the client tries again with the same token.
+   */
+  private async takeOver(conn: LocalConnection, record: AdoptedRecord): Promise<void> {
+    try {
+      await this.engine.register(conn, { uid: record.uid, groups: record.groups, session: record.session });
+      await this.engine.release(record);
+    } catch (error) {
+      await this.engine.unregister(conn).catch(() => this.registry.remove(conn));
+      throw error;
+    }
   }
 
   /** The old socket (if the server had not noticed it died) is replaced: told with 4001, then cut. */

@@ -31,7 +31,10 @@ export interface ConnectionRecord {
 export type SinceField = readonly [key: string, offset: string | null];
 
 /** What `adopt` found: the connection's record, taken for the caller, or why not. */
-export type DirectoryAdoption = { status: 'ok'; record: AdoptedRecord; generation: string } | { status: 'not_found' | 'refused' };
+export type DirectoryAdoption =
+  | { status: 'ok'; record: AdoptedRecord; generation: string }
+  /** `busy`: it is offered to another resume right now (the caller tells its client to try again). */
+  | { status: 'not_found' | 'refused' | 'busy' };
 
 /** What a connection was bound to, so its removal can undo every binding (the holder's view). */
 export interface ConnectionBindings {
@@ -116,15 +119,20 @@ export interface ClusterDirectory {
   setDetached?(node: string, connection: ConnectionBindings, until: number, generation: string): Promise<boolean>;
   /** Records a resumable connection's new secret hash (hex): a resume on its own node rotates it. */
   setSecret?(node: string, connection: ConnectionBindings, secretHash: string): Promise<boolean>;
-  /** Marks a resumable connection handed over to node `by`: its record is never adopted or kept again. */
-  setMoved?(node: string, connection: ConnectionBindings, by: string): Promise<boolean>;
+  /**
+   * Marks a resumable connection offered to a resume on node `by` until `until` (ms): no other resume takes it
+   * meanwhile. The taker removes it once its own copy is registered; if it never does, the offer lapses.
+   */
+  setMoved?(node: string, connection: ConnectionBindings, by: string, until: number): Promise<boolean>;
   /** For each group, the client_ids of its dropped resumable members. */
   getDroppedByGroups?(groups: readonly string[]): Promise<string[][]>;
   /**
    * Takes the resumable connection `clientId` that `node` left (it is gone, or going): checks the presented secret's
-   * hash (hex) and the window, and marks the record taken by `by`, so that a second taker is refused.
+   * hash (hex) and the window, and offers the record to `by` for `offerWindow` ms (another taker meanwhile is told
+   * `busy`). The taker removes the record once its own copy is registered (`unregister`); if it never does, the
+   * offer lapses and the record can be taken again with the same token.
    */
-  adopt?(node: string, clientId: string, presentedHash: string, by: string): Promise<DirectoryAdoption>;
+  adopt?(node: string, clientId: string, presentedHash: string, by: string, offerWindow: number): Promise<DirectoryAdoption>;
   /**
    * Marks a node gone now (its liveness expires at once) without removing its entries: its dropped resumable
    * connections stay adoptable until their windows end, and the reaper removes what is left.

@@ -33,7 +33,8 @@ export type HolderCall =
 
 /** What the holder answers to an `adopt` call. */
 export type AdoptReply =
-  | { status: 'not_found' | 'refused' }
+  /** `busy`: another resume of it is under way (the caller tells its client to try again). */
+  | { status: 'not_found' | 'refused' | 'busy' }
   | {
       status: 'ok';
       uid: string | null;

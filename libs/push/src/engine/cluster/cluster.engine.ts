@@ -152,8 +152,8 @@ export abstract class ClusterEngine extends PushEngine {
     );
     const holderResume = this.history && {
       head: async (target: TargetRef) => (await this.history!.heads([target]))[0],
-      adopt: (clientId: string, hash: string, next: string, by: string) => this.handOver(clientId, hash, next, by),
-      release: (clientId: string) => this.releaseHere(clientId),
+      adopt: (clientId: string, hash: string, _next: string, by: string) => this.handOver(clientId, hash, by),
+      release: (clientId: string, by: string) => this.releaseHere(clientId, by),
     };
     this.holder = new HolderWrites(
       this.local,
@@ -650,9 +650,13 @@ export abstract class ClusterEngine extends PushEngine {
         if (recorded.own) stamped = stamped.forAudience('resumable');
         // A send to several groups reaches a connection once: through the first of them it is in.
         const earlier = recorded.groups && route.kind === 'group' ? recorded.groups.slice(0, recorded.groups.indexOf(route.name)) : [];
-        const audience = earlier.length
-          ? [...(members as ReadonlySet<LocalConnection>)].filter((conn) => !earlier.some((group) => conn.groups.has(group)))
-          : members;
+        if (earlier.length === 0) return this.local.deliverFromCluster(members, stamped, exclude);
+        const audience: LocalConnection[] = [];
+        const reachedEarlier: LocalConnection[] = [];
+        for (const conn of members as ReadonlySet<LocalConnection>) {
+          (earlier.some((group) => conn.groups.has(group)) ? reachedEarlier : audience).push(conn);
+        }
+        this.registry.passOver(reachedEarlier, stamped);
         this.local.deliverFromCluster(audience, stamped, exclude);
       },
       pushToClients: (clientIds, message, offsets, own) => {
@@ -769,11 +773,7 @@ export abstract class ClusterEngine extends PushEngine {
     await this.directory.rehost(this.nodeId, [...this.registry.uids()], [...this.registry.groups()]);
     // Each batch is written in its connections' write turn, from their state at that moment: a connection closed
     // since the snapshot is skipped (not resurrected), and a bind in flight lands before it (not rolled back).
-    // A connection handed over to another node is not this node's to write back.
-    const restored = await this.forEachBatch(
-      (batch) => this.directory.register(this.nodeId, batch.map(recordOf)),
-      (conn) => !conn.resume?.movedTo,
-    );
+    const restored = await this.forEachBatch((batch) => this.directory.register(this.nodeId, batch.map(recordOf)));
     this.withdrawn = false;
     this.metrics.engineResyncs++;
     this.logger.log(`restored ${restored} connection(s) in the index (${reason})`);
@@ -831,13 +831,17 @@ export abstract class ClusterEngine extends PushEngine {
       const call: HolderCall = { fn: 'adopt', hash: presented.toString('hex'), next: next.toString('hex') };
       const reply = (await this.onHolder(clientId, call)) as AdoptReply | false | null;
       if (reply && typeof reply === 'object') {
+        if (reply.status === 'busy') throw this.busy(clientId);
         if (reply.status !== 'ok') return { status: reply.status };
         const since = new Map(reply.since.map(([key, offset]) => [key, offset === null ? null : parseOffset(offset)] as const));
         const { uid, groups, session, historyLost } = reply;
         return { status: 'moved', record: { clientId, uid, groups, session, since, historyLost } };
       }
     }
-    const taken = await this.run(() => this.directory.adopt!(node, clientId, presented.toString('hex'), this.nodeId));
+    const taken = await this.run(() =>
+      this.directory.adopt!(node, clientId, presented.toString('hex'), this.nodeId, this.offerWindow),
+    );
+    if (taken.status === 'busy') throw this.busy(clientId);
     if (taken.status !== 'ok') return { status: taken.status };
     // A server restarted since it dropped: the histories it missed messages in may be gone.
     const restarted = taken.generation !== '' && taken.generation !== this.liveness.currentGeneration;
@@ -871,33 +875,36 @@ export abstract class ClusterEngine extends PushEngine {
   /** A resume of a connection this node holds: it keeps its client_id. */
   private adoptHere(clientId: string, presented: Buffer, next: Buffer): AdoptResult {
     const conn = this.local.get(clientId);
-    if (!conn?.resume || conn.resume.movedTo) return { status: 'not_found' };
-    if (!sameSecretHash(presented, conn.resume.secretHash)) return { status: 'refused' };
-    conn.resume.secretHash = next;
+    const resume = conn?.resume;
+    if (!conn || !resume) return { status: 'not_found' };
+    if (!sameSecretHash(presented, resume.secretHash)) return { status: 'refused' };
+    if (resume.movedTo && Date.now() < resume.offerUntil) throw this.busy(clientId);
+    resume.movedTo = null; // an offer that lapsed: the connection is back here
+    resume.secretHash = next;
     return { status: 'local', conn };
   }
 
   /**
-   * Another node's `adopt` call on a connection this node holds: hands it over (its bindings and where it joined its
-   * histories), and keeps it, marked moved, until that node's `release` (or the window) removes it without a close
-   * event. Its socket, if the server had not noticed it died, is replaced (4001).
+   * Another node's `adopt` call on a connection this node holds: offers it to that node (its bindings and where it
+   * joined its histories) for `offerWindow`, during which no other resume may take it (they are told to try again).
+   * The node that took it registers its own copy, then `release`s this one, which goes without a close event. If the
+   * release never comes (the reply was lost, that node failed), the offer lapses and the connection is resumable again
+   * with the same token: a hand-over never loses a connection. Its socket, if the server had not noticed it died, is
+   * replaced (4001) and the connection stays dropped meanwhile.
    */
-  private async handOver(clientId: string, hash: string, next: string, by: string): Promise<AdoptReply> {
+  private async handOver(clientId: string, hash: string, by: string): Promise<AdoptReply> {
     const conn = this.local.get(clientId);
     const resume = conn?.resume;
-    if (!conn || !resume || resume.movedTo) return { status: 'not_found' };
+    if (!conn || !resume) return { status: 'not_found' };
     if (!sameSecretHash(Buffer.from(hash, 'hex'), resume.secretHash)) return { status: 'refused' };
-    resume.secretHash = Buffer.from(next, 'hex');
-    resume.movedTo = by || 'elsewhere';
-    // Not ended by its window any more, nor by its socket's close: its release does that.
-    if (resume.expiry) clearTimeout(resume.expiry);
-    resume.end = null;
-    resume.expiry = setTimeout(() => void this.releaseHere(clientId), Math.max(this.resumeWindow, 30_000));
-    resume.expiry.unref();
+    if (resume.movedTo && Date.now() < resume.offerUntil) return { status: 'busy' };
+    const offeredTo = by || 'elsewhere';
+    resume.movedTo = offeredTo;
+    resume.offerUntil = Date.now() + this.offerWindow;
     if (!this.registry.isDetached(conn)) this.registry.close(conn, 4001, 'replaced');
-    await this.markInIndex(conn, (bindings) => this.directory.setMoved!(this.nodeId, bindings, resume.movedTo!)).catch(
-      (error: unknown) => this.indexWriteFailed('hand over', error),
-    );
+    await this.markInIndex(conn, (bindings) =>
+      this.directory.setMoved!(this.nodeId, bindings, offeredTo, resume.offerUntil),
+    ).catch((error: unknown) => this.indexWriteFailed('hand over', error));
     return {
       status: 'ok',
       uid: conn.uid,
@@ -909,13 +916,14 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   /**
-   * Removes a connection handed over to another node, here and from the index, without a close event. False when
-   * the index could not be written (this node may be shutting down): the node it moved to then removes it itself.
+   * Removes a connection this node offered to node `by`, which registered its own copy: here and from the index,
+   * without a close event. False when it was not offered to `by` (not at all, or since to another), or when the index
+   * could not be written (this node may be shutting down): the node it moved to then removes it itself.
    */
-  private async releaseHere(clientId: string): Promise<boolean> {
+  private async releaseHere(clientId: string, by: string): Promise<boolean> {
     const conn = this.local.get(clientId);
-    if (!conn?.resume?.movedTo) return false;
-    const info = this.local.remove(conn);
+    if (!conn?.resume?.movedTo || conn.resume.movedTo !== by) return false;
+    const info = this.local.remove(conn); // its window's timer goes with it
     try {
       await serialWrite(conn, () => this.directory.unregister(this.nodeId, [info]));
       return true;
@@ -923,6 +931,19 @@ export abstract class ClusterEngine extends PushEngine {
       this.failed(error);
       return false;
     }
+  }
+
+  /**
+   * How long a connection offered to a resume on another node stays reserved for it: that node registers its copy and
+   * releases this one within a few round trips; if it does not (a lost reply, a failure), the offer lapses then.
+   */
+  private get offerWindow(): number {
+    return 2 * this.timings.requestTimeout;
+  }
+
+  /** The answer to a resume while another resume of the same connection is under way: the client tries again. */
+  private busy(clientId: string): PushEngineUnavailableError {
+    return new PushEngineUnavailableError(`connection ${clientId} is being resumed elsewhere: try again`);
   }
 
   /** Runs a write to a resumable connection's index entries in its write turn; a missing entry schedules a resync. */
@@ -1047,7 +1068,7 @@ function recordOf(conn: LocalConnection): ConnectionRecord {
     session: JSON.stringify(conn.session),
   };
   const resume = conn.resume;
-  if (resume && !resume.movedTo) {
+  if (resume) {
     record.resumable = {
       secretHash: resume.secretHash.toString('hex'),
       since: [...resume.since].map(([key, offset]) => [key, offset && formatOffset(offset)] as const),

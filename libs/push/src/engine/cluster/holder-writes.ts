@@ -23,8 +23,8 @@ export interface HolderResume {
   head(target: TargetRef): Promise<HistoryOffset | null>;
   /** Hands a resumable connection over to another node (an `adopt` call). */
   adopt(clientId: string, hash: string, next: string, by: string): Promise<AdoptReply>;
-  /** Removes a connection handed over to another node (a `release` call). */
-  release(clientId: string): Promise<boolean>;
+  /** Removes a connection handed over to node `by` (its `release` call). */
+  release(clientId: string, by: string): Promise<boolean>;
 }
 
 /**
@@ -67,7 +67,7 @@ export class HolderWrites {
       case 'adopt':
         return this.resume ? this.resume.adopt(clientId, call.hash, call.next, from) : Promise.resolve({ status: 'not_found' });
       case 'release':
-        return this.resume ? this.resume.release(clientId) : Promise.resolve(false);
+        return this.resume ? this.resume.release(clientId, from) : Promise.resolve(false);
     }
   }
 

@@ -33,11 +33,6 @@ export function defineRedisScripts(client: Redis | Cluster): RedisCommands {
 /** Connections per script call when a node writes or removes many at once (they share its slot). */
 const BATCH = 500;
 
-/**
- * How long the record of a connection taken by a resume on another node stays, at most: that node removes it as soon
- * as its own connection is registered (ms later); the reaper removes it after this if that node never did.
- */
-export const MOVED_RECORD_GRACE_MS = 30_000;
 
 /**
  * The directory on Redis (one server or a cluster: the same keys and scripts, see redis-keys.ts). A connection's
@@ -96,25 +91,28 @@ export class RedisDirectory implements ClusterDirectory {
   }
 
   /** Marks a resumable connection taken by `by` (handed over by its holder): never adopted or kept again. */
-  async setMoved(node: string, c: ConnectionBindings, by: string): Promise<boolean> {
-    return this.markRecord(node, c, 0, '', '', by);
+  async setMoved(node: string, c: ConnectionBindings, by: string, until: number): Promise<boolean> {
+    return this.markRecord(node, c, -1, '', '', by, until);
   }
 
+  /**
+   * One script on the record (see `pushSetDetached`), then the sets of dropped members of its targets: `until` > 0
+   * marks it dropped there, 0 attached, and -1 (an offer) leaves them as they are.
+   */
   private async markRecord(
     node: string,
     c: ConnectionBindings,
     until: number,
     generation: string,
     secretHash: string,
-    movedTo: string,
+    offeredTo = '',
+    offeredUntil = 0,
   ): Promise<boolean> {
     const k = this.keys;
     const keys = [k.connection(c.clientId), k.nodeDetached(node), k.nodeDeadlines(node), k.nodeClients(node)];
-    const grace = Date.now() + MOVED_RECORD_GRACE_MS;
-    const found =
-      (await this.redis.pushSetDetached(...keys, c.clientId, until, generation, secretHash, movedTo, grace)) === 1;
-    // A moved connection keeps its memberships as they are until the node it moved to removes it.
-    if (!found || movedTo !== '') return found;
+    const args = [c.clientId, until, generation, secretHash, offeredTo, offeredUntil];
+    const found = (await this.redis.pushSetDetached(...keys, ...args)) === 1;
+    if (!found || until < 0) return found;
     await Promise.all(
       targetsOf(c).map((target) =>
         until > 0 ? this.markDropped(target, c.clientId) : this.redis.srem(k.targetDetached(target), c.clientId),
@@ -128,12 +126,19 @@ export class RedisDirectory implements ClusterDirectory {
     return this.redis.pushMarkDropped(this.keys.targetMembers(target), this.keys.targetDetached(target), clientId);
   }
 
-  async adopt(node: string, clientId: string, presentedHash: string, by: string): Promise<DirectoryAdoption> {
+  async adopt(
+    node: string,
+    clientId: string,
+    presentedHash: string,
+    by: string,
+    offerWindow: number,
+  ): Promise<DirectoryAdoption> {
     const k = this.keys;
     const keys = [k.connection(clientId), k.connectionGroups(clientId), k.nodeDeadlines(node), k.nodeResumable(node)];
     const now = Date.now();
-    const reply = (await this.redis.pushAdopt(...keys, clientId, presentedHash, by, now, now + MOVED_RECORD_GRACE_MS)) as string[];
-    if (reply[0] !== 'ok') return { status: reply[0] === 'refused' ? 'refused' : 'not_found' };
+    const reply = (await this.redis.pushAdopt(...keys, clientId, presentedHash, by, now, now + offerWindow)) as string[];
+    if (reply[0] === 'refused' || reply[0] === 'busy') return { status: reply[0] };
+    if (reply[0] !== 'ok') return { status: 'not_found' };
     const [, uid, session, lost, generation, groups, ...sinceFields] = reply;
     const since = new Map<string, ReturnType<typeof parseOffset>>();
     for (let i = 0; i + 1 < sinceFields.length; i += 2) since.set(sinceFields[i], parseOffset(sinceFields[i + 1]));
@@ -300,8 +305,7 @@ export class RedisDirectory implements ClusterDirectory {
         const verdicts = await Promise.all(
           ids.map(async (id) => {
             const keys = [k.connection(id), k.connectionGroups(id), held, ...this.nodeSets(node)];
-            const grace = Date.now() + MOVED_RECORD_GRACE_MS;
-            const reply = (await this.redis.pushKeepResumable(...keys, id, until, generation, grace)) as string[];
+            const reply = (await this.redis.pushKeepResumable(...keys, id, until, generation)) as string[];
             const [verdict, ...bindings] = reply;
             return { id, verdict, bindings: parseBindings(id, bindings) };
           }),

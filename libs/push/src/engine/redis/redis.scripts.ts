@@ -381,11 +381,11 @@ return {m[1], m[2], after, redis.call('XRANGE', KEYS[1], (after + 1) .. '-0', '+
   },
 
   /**
-   * KEYS: connection hash, node's dropped set, node's deadlines, node's clients. ARGV: cid, until (ms; 0: attached),
-   * generation, the new secret hash ('' to keep it), the node it moved to ('' if none), the grace deadline of a moved
-   * one (ms: the reaper removes it then, if the node it moved to has not). Marks a resumable connection
-   * dropped until `until` (or attached again), records a new secret, or marks it taken by another node (a record
-   * marked so is never adopted or kept again). 0 when the connection is missing.
+   * KEYS: connection hash, node's dropped set, node's deadlines, node's clients. ARGV: cid, until (ms; 0: attached;
+   * -1: left as it is),
+   * generation, the new secret hash ('' to keep it), the node it is offered to ('' if none), until when (ms). Marks a
+   * resumable connection dropped until `until` (or attached again), records a new secret, or marks it offered to a
+   * resume on another node (no other resume takes it until then). 0 when the connection is missing.
    */
   pushSetDetached: {
     keys: 4,
@@ -394,40 +394,29 @@ if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('SISMEMBER', KEYS[4], ARGV[1
 if ARGV[2] == '0' then
   redis.call('SREM', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[1])
-else
+elseif ARGV[2] ~= '-1' then
   redis.call('SADD', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
   redis.call('HSET', KEYS[1], 'gen', ARGV[3])
 end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'rs', ARGV[4]) end
-if ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[1], 'mv', ARGV[5])
-  redis.call('HDEL', KEYS[1], 'rs')
-  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
-end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'mv', ARGV[5], 'mu', ARGV[6]) end
 return 1`,
   },
 
   /**
    * KEYS: connection hash, connection groups, node's clients, node's resumable set, node's dropped set, node's
-   * deadlines. ARGV: cid, until (ms) for one not dropped yet, generation, the grace deadline of a taken one. The
-   * reaper's first pass over a gone node: a resumable connection not taken elsewhere is kept, dropped until its window
-   * ends ({'keep', uid, groups…}); one taken by another node's resume is kept until that node removes it, or its grace
-   * ends ({'moved', …}); anything else is to be removed ({'forget', uid, groups…}).
+   * deadlines. ARGV: cid, until (ms) for one not dropped yet, generation. The reaper's first pass over a gone node: a
+   * resumable connection is kept, dropped until its window ends ({'keep', uid, groups…}), even one offered to a resume
+   * on another node (which removes it once its own copy is registered); anything else is to be removed ({'forget',
+   * uid, groups…}).
    */
   pushKeepResumable: {
     keys: 6,
     lua: `
 local out = redis.call('SMEMBERS', KEYS[2])
 table.insert(out, 1, redis.call('HGET', KEYS[1], 'uid') or '')
-local c = redis.call('HMGET', KEYS[1], 'rs', 'mv')
-if c[2] then
-  -- Taken by a resume on another node, which removes it once its own connection is in: until then (or until the
-  -- grace ends, if that node never does) its memberships stay, so its uid and groups never lack a member.
-  if not redis.call('ZSCORE', KEYS[6], ARGV[1]) then redis.call('ZADD', KEYS[6], ARGV[4], ARGV[1]) end
-  table.insert(out, 1, 'moved')
-  return out
-end
+local c = redis.call('HMGET', KEYS[1], 'rs')
 if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 or not c[1] then
   table.insert(out, 1, 'forget')
   return out
@@ -443,9 +432,10 @@ return out`,
 
   /**
    * KEYS: connection hash, connection groups, node's deadlines, node's resumable set. ARGV: cid, SHA-256 of the
-   * presented secret (hex), the node that takes it, now (ms), the grace deadline (ms). Takes a resumable connection left by a node that is gone:
-   * checks the secret and the window, marks it moved (a second taker is refused) and returns {'ok', uid, session,
-   * history lost?, generation, groups (JSON), since fields…}; {'not_found'} or {'refused'} otherwise.
+   * presented secret (hex), the node that takes it, now (ms), until when it is offered (ms). Takes a resumable
+   * connection left by a node that is gone: checks the secret and the window, offers it to the taker (another taker
+   * meanwhile gets {'busy'}) and returns {'ok', uid, session, history lost?, generation, groups (JSON), since fields…};
+   * {'not_found'} or {'refused'} otherwise.
    */
   pushAdopt: {
     keys: 4,
@@ -453,14 +443,12 @@ return out`,
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then return {'not_found'} end
 local deadline = redis.call('ZSCORE', KEYS[3], ARGV[1])
 if deadline and tonumber(deadline) < tonumber(ARGV[4]) then return {'not_found'} end
-local c = redis.call('HMGET', KEYS[1], 'rs', 'mv', 'uid', 'session', 'hl', 'gen')
-if c[2] then return {'not_found'} end
+local c = redis.call('HMGET', KEYS[1], 'rs', 'mv', 'mu', 'uid', 'session', 'hl', 'gen')
 if c[1] ~= ARGV[2] then return {'refused'} end
-redis.call('HSET', KEYS[1], 'mv', ARGV[3])
-redis.call('HDEL', KEYS[1], 'rs')
--- The taker removes it once its own connection is registered; the grace bounds a taker that never does.
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
-local out = {'ok', c[3] or '', c[4] or '{}', c[5] or '', c[6] or '', cjson.encode(redis.call('SMEMBERS', KEYS[2]))}
+if c[2] and tonumber(c[3] or '0') > tonumber(ARGV[4]) then return {'busy'} end
+-- Offered to the taker, which removes it once its own connection is registered; if it never does, the offer lapses.
+redis.call('HSET', KEYS[1], 'mv', ARGV[3], 'mu', ARGV[5])
+local out = {'ok', c[4] or '', c[5] or '{}', c[6] or '', c[7] or '', cjson.encode(redis.call('SMEMBERS', KEYS[2]))}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   if string.sub(all[i], 1, 2) == 's:' then
