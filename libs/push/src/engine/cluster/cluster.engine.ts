@@ -97,6 +97,11 @@ export abstract class ClusterEngine extends PushEngine {
   private history: ClusterHistory | null = null;
   /** How long a dropped resumable connection stays adoptable (resume.window). */
   private resumeWindow = 0;
+  /**
+   * The last offset of each uid's, group's and everyone's history this node delivered (it hears them in offset order):
+   * a connection that joins one here continues its sequence from there. Only for targets this node listens to.
+   */
+  private readonly delivered = new Map<string, HistoryOffset>();
   private closing = false;
   /** The listener was found deaf: this node's connections are out of the index until the next resync. */
   private withdrawn = false;
@@ -154,6 +159,7 @@ export abstract class ClusterEngine extends PushEngine {
       head: async (target: TargetRef) => (await this.history!.heads([target]))[0],
       adopt: (clientId: string, hash: string, _next: string, by: string) => this.handOver(clientId, hash, by),
       release: (clientId: string, by: string) => this.releaseHere(clientId, by),
+      delivered: (key: string) => this.delivered.get(key),
     };
     this.holder = new HolderWrites(
       this.local,
@@ -196,7 +202,10 @@ export abstract class ClusterEngine extends PushEngine {
     transport.onReconnect(() => {
       if (!this.closing) this.resync.schedule('the listener reconnected');
     });
-    this.registry.onMembership(this.subscriptions.onMembership);
+    this.registry.onMembership((kind, name, present) => {
+      this.subscriptions.onMembership(kind, name, present);
+      if (!present) this.delivered.delete(targetKey({ kind, name }));
+    });
   }
 
   async close(): Promise<void> {
@@ -646,7 +655,9 @@ export abstract class ClusterEngine extends PushEngine {
         if (!recorded || route.kind === 'node') return this.local.deliverFromCluster(members, message, exclude);
         const target: TargetRef = route.kind === 'all' ? { kind: 'all' } : { kind: route.kind, name: route.name };
         const { offset } = recorded;
-        let stamped = offset ? message.withEnvelope(envelopeOf(message, { key: targetKey(target), offset })) : message;
+        const key = targetKey(target);
+        if (offset) this.delivered.set(key, offset);
+        let stamped = offset ? message.withEnvelope(envelopeOf(message, { key, offset })) : message;
         if (recorded.own) stamped = stamped.forAudience('resumable');
         // A send to several groups reaches a connection once: through the first of them it is in.
         const earlier = recorded.groups && route.kind === 'group' ? recorded.groups.slice(0, recorded.groups.indexOf(route.name)) : [];

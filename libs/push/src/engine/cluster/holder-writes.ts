@@ -25,6 +25,11 @@ export interface HolderResume {
   adopt(clientId: string, hash: string, next: string, by: string): Promise<AdoptReply>;
   /** Removes a connection handed over to node `by` (its `release` call). */
   release(clientId: string, by: string): Promise<boolean>;
+  /**
+   * The last offset of a target's history this node has delivered, if it has delivered any since it listens to it: a
+   * connection that joins the target continues from there (what this node delivers next is what it gets next).
+   */
+  delivered(key: string): HistoryOffset | undefined;
 }
 
 /**
@@ -134,12 +139,24 @@ export class HolderWrites {
     return [targetKey(target), head && formatOffset(head)];
   }
 
-  /** Keeps the connection's own copy of where it joined its targets' histories in step with its record. */
+  /**
+   * Keeps the connection's own copy of where it joined its targets' histories in step with its record, and where the
+   * sequence of what it is sent of the joined one starts: after what this node last delivered of it (the messages
+   * published between the head read above and the join were not delivered to it, and are not missing from its
+   * sequence), or, when this node delivered nothing of it yet, at the head read.
+   */
   private noteSince(conn: LocalConnection, dropped: string | null, joined: [string, string | null] | null): void {
-    const since = conn.resume?.since;
-    if (!since) return;
-    if (dropped) since.delete(dropped);
-    if (joined) since.set(joined[0], joined[1] === null ? null : parseOffset(joined[1]));
+    const resume = conn.resume;
+    if (!resume) return;
+    if (dropped) {
+      resume.since.delete(dropped);
+      resume.sent?.delete(dropped);
+    }
+    if (!joined) return;
+    const head = joined[1] === null ? null : parseOffset(joined[1]);
+    resume.since.set(joined[0], head);
+    const delivered = this.resume?.delivered(joined[0]);
+    if (delivered) (resume.sent ??= new Map()).set(joined[0], delivered);
   }
 
   private session(clientId: string, value: PushSession, merge: boolean): Promise<PushSession | null> {
