@@ -60,7 +60,7 @@ export interface PushClientEvents<T> {
   error: (error: PushClientError) => void;
 }
 
-/** Reconnect timing: attempt n waits a random time in [0, min(max, initial × 2ⁿ)] ("full jitter"). */
+/** Reconnect timing: attempt n waits a random time in [0, min(max, initial × 2ⁿ)) ms ("full jitter"). */
 export interface BackoffOptions {
   /** ms; the first reconnect waits up to this long. Default 1 000. */
   initial?: number;
@@ -455,7 +455,7 @@ function toBytes(data: unknown): Uint8Array {
   throw new Error(`unexpected frame data (${typeof data})`);
 }
 
-/** The wait before reconnect attempt `attempt` (0, 1, …): random in [0, min(max, initial × 2^attempt)]. */
+/** The wait before reconnect attempt `attempt` (0, 1, …): random in [0, min(max, initial × 2^attempt)) ms. */
 export function fullJitter(attempt: number, initial: number, max: number, random: () => number = Math.random): number {
   const cap = Math.min(max, initial * 2 ** Math.min(attempt, 30));
   return Math.floor(random() * cap);

@@ -862,10 +862,12 @@ export abstract class ClusterEngine extends PushEngine {
   override async reattach(conn: LocalConnection): Promise<void> {
     if (!this.history || !conn.resume) return;
     const secret = conn.resume.secretHash.toString('hex');
+    // The resume itself is done (and its secret rotated): an index write that fails is left to the resync, which
+    // writes the connection whole from what this node holds.
     await this.markInIndex(conn, async (bindings) => {
       const attached = await this.directory.setDetached!(this.nodeId, bindings, 0, '');
       return attached && (await this.directory.setSecret!(this.nodeId, bindings, secret));
-    });
+    }).catch((error: unknown) => this.indexWriteFailed('reattach', error));
   }
 
   override async release(record: AdoptedRecord): Promise<void> {
