@@ -1,7 +1,13 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from './support/chromium';
+import { NodeProcess } from './support/node-process';
+import { RedisServer } from './support/redis-server';
+import { TcpBalancer } from './support/tcp-balancer';
 import { TcpProxy } from './support/tcp-proxy';
-import { startApp, type TestApp } from './support/test-app';
+import { HttpClient, startApp, type TestApp } from './support/test-app';
 
 /*
  * The demo page (`GET /`, on the official client it loads from `/push-client.js`) in headless Chromium, with the page
@@ -142,5 +148,97 @@ describe('demo page on the official client in headless Chromium: a network cut',
     expect(await t.push.getGroupsByClientId(second!)).toEqual(['room']);
     expect(requests.slice(before).filter((r) => r.endsWith('/bind'))).toEqual(['POST /bind']);
     expect(problems).toEqual([]);
+  });
+});
+
+describe('demo page on the official client in headless Chromium: a restart of its node (Redis engine)', () => {
+  let redis: RedisServer;
+  let browser: Browser;
+  let balancer: TcpBalancer;
+  const nodes: NodeProcess[] = [];
+  const env: Record<string, string> = {
+    COOKIE_SECRET: randomBytes(16).toString('hex'),
+    PUSH_ENGINE: 'redis',
+    PUSH_REDIS_PREFIX: `demo-${randomBytes(3).toString('hex')}:`,
+    PUSH_NODE_TTL_MS: '1500',
+    PUSH_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT.interval),
+    PUSH_HEARTBEAT_TIMEOUT_MS: String(HEARTBEAT.timeout),
+  };
+  const start = async (name: string) => {
+    const node = await NodeProcess.start(name, env);
+    nodes.push(node);
+    return node;
+  };
+  const portOf = (node: NodeProcess) => Number(new URL(node.url).port);
+  const idOf = (node: NodeProcess) => /node=([0-9a-f]{16})/.exec(node.output())?.[1] ?? '?';
+
+  beforeAll(async () => {
+    execFileSync('npx', ['nest', 'build'], { cwd: resolve(__dirname, '..'), stdio: 'pipe', timeout: 120_000 });
+    redis = await RedisServer.start();
+    env.REDIS_URL = redis.url;
+    browser = await launchChromium();
+  }, 150_000);
+  afterAll(async () => {
+    await browser?.close();
+    await balancer?.close();
+    await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
+    await redis?.close();
+  });
+
+  it('survives a graceful restart of its node: it resumes on the other node, every message sent meanwhile shown once, in order, with no bind request', async () => {
+    const [a, b] = await Promise.all([start('A'), start('B')]);
+    balancer = await TcpBalancer.start([portOf(a), portOf(b)]);
+    const context = await browser.newContext({ baseURL: balancer.url });
+    const page = await context.newPage();
+    const requests: string[] = [];
+    const problems: string[] = [];
+    page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
+    page.on('pageerror', (e) => problems.push(e.message));
+    const text = (selector: string, value: string | RegExp) =>
+      page
+        .locator(selector, { hasText: typeof value === 'string' ? new RegExp(`^${value}$`) : value })
+        .waitFor({ timeout: WAIT_MS });
+    expect((await page.goto('/'))?.status()).toBe(200);
+    await text('#status', 'open');
+    await page.locator('#login-uid').fill('alice');
+    await page.locator('#login-btn').click();
+    await text('#bound', 'as alice');
+    await page.locator('#group').fill('room');
+    await page.locator('#join-btn').click();
+    await text('#groups', 'room');
+    const first = (await page.locator('#client-id').textContent()) ?? '';
+    const holder = first.startsWith(idOf(a)) ? a : b;
+    const other = holder === a ? b : a;
+    const before = requests.length;
+
+    // The node restarts (a deploy): out of the balancer, SIGTERM; meanwhile the other node pushes.
+    const sender = await new HttpClient(other.url).login('ops');
+    balancer.setTargets([portOf(other)]);
+    const stopped = holder.terminate();
+    const sent: string[] = [];
+    for (let n = 0; n < 9; n++) {
+      const target = [{ uid: 'alice' }, { group: 'room' }, { all: true }][n % 3];
+      const data = `during the restart ${n}`;
+      const res = await sender.post('/send', { ...target, message: data });
+      expect(res.status).toBe(200);
+      expect(res.body.delivered + res.body.held).toBe(1);
+      sent.push(`ops: ${data}`);
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    expect(await stopped).toMatchObject({ code: 0 });
+
+    await text('#recovery', /^resumed at .*: nothing was lost$/);
+    await page.locator('#log li.msg').nth(sent.length - 1).waitFor({ timeout: WAIT_MS });
+    expect(await page.locator('#log li.msg').allTextContents()).toEqual(sent);
+    const second = await page.locator('#client-id').textContent();
+    expect(second?.startsWith(idOf(other))).toBe(true); // a new client_id, on the other node
+    expect(requests.slice(before).filter((r) => /\/(bind|join|login|me)$/.test(r))).toEqual([]);
+    expect(await page.locator('#events li[data-kind="resumed"] .what').last().textContent()).toBe(
+      `client_id changed (resumed on another node): was ${first}`,
+    );
+    // The server agrees: alice's one connection is the new id, still in the room.
+    expect((await sender.get('/presence/alice')).body).toMatchObject({ online: true, connections: 1 });
+    expect(problems).toEqual([]);
+    await context.close();
   });
 });

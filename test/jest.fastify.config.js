@@ -25,6 +25,8 @@ const SUITES = [
   'redis-failures',
   'cluster',
   'browser',
+  'resume',
+  'browser-resume',
   'request-bodies',
   'metrics',
   'health',

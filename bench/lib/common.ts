@@ -31,6 +31,27 @@ export function spreadGroupFor(uid: string, groups: number): string {
   return spreadGroupOf(Number.isFinite(n) ? n % groups : 0);
 }
 
+/** Group `k` of the resume storm (each client is in one of G of them, by uid number mod G). */
+export function stormGroupOf(k: number): string {
+  return `storm-${k}`;
+}
+
+/** The storm group client `uid` joins when the clients are split over `groups` groups. */
+export function stormGroupFor(uid: string, groups: number): string {
+  const n = Number(uid.slice(1));
+  return stormGroupOf(Number.isFinite(n) ? n % groups : 0);
+}
+
+/**
+ * A message of the resume storm's stream: the target it was sent to (a uid or a storm group) and its number in that
+ * target's sequence (1, 2, 3…), with its send time.
+ */
+export interface StormMessage {
+  to: string;
+  seq: number;
+  t: number;
+}
+
 /**
  * A bench message of about `bytes` bytes once serialised: `{"type":"bench","seq":…,"t":…,"pad":"xxx…"}`.
  * `t` is the send time (`nowMs()`), from which the clients compute latency.

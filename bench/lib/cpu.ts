@@ -32,14 +32,30 @@ export function processTicks(pid: number): number {
   }
 }
 
+/**
+ * cutime + cstime of this process, in ticks: the CPU of its children that exited and were reaped (a server stopped on
+ * purpose during a session, whose /proc entry is gone by the time the session's load is computed).
+ */
+export function reapedChildrenTicks(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[13]) + Number(fields[14]);
+  } catch {
+    return NaN;
+  }
+}
+
 /** Cores the machine used over a window, and how many of them were ours. */
 export class ForeignLoad {
   private readonly machine0 = machineTicks();
   private readonly self0 = process.cpuUsage();
+  private readonly reaped0 = reapedChildrenTicks();
 
   /**
    * Average cores used by processes other than this one and `pids` (children started after this object, so
-   * their whole CPU time falls in the window) since construction.
+   * their whole CPU time falls in the window) since construction. Children that exited meanwhile (started after
+   * this object too) count through this process's reaped-children time.
    */
   cores(pids: number[]): number {
     const machine1 = machineTicks();
@@ -50,6 +66,8 @@ export class ForeignLoad {
       const ticks = processTicks(pid);
       if (Number.isFinite(ticks)) ours += ticks;
     }
+    const reaped = reapedChildrenTicks() - this.reaped0;
+    if (Number.isFinite(reaped)) ours += reaped;
     const cores = os.cpus().length;
     const windowTicksPerCore = (machine1.total - this.machine0.total) / cores;
     const busyCores = (machine1.busy - this.machine0.busy) / windowTicksPerCore;

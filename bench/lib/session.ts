@@ -12,7 +12,8 @@ import type { MeasureResult, SendResult } from '../servers/control';
 const BENCH_DIR = resolve(__dirname, '..');
 
 export type ServerKind = 'ours' | 'ws' | 'socketio' | 'app';
-export type ClientKind = 'ours' | 'ws' | 'socketio';
+/** `resume`: ours on the resumable protocol (subprotocol `nest-push.v1`, hello → welcome, enveloped messages). */
+export type ClientKind = 'ours' | 'resume' | 'ws' | 'socketio';
 
 const SERVER_SCRIPTS: Record<ServerKind, string> = {
   ours: 'servers/ours.js',
@@ -81,6 +82,8 @@ export class Session {
   private readonly peers: Peer[] = [];
   private readonly keepers: Peer[] = [];
   private readonly extraPids: number[] = [];
+  /** Children stopped on purpose ({@link Session.stopServer}): their exit does not abort the session. */
+  private readonly stopping = new Set<Peer>();
   private readonly load = new ForeignLoad();
   private closing = false;
   /** The first child that died on its own: the session is aborted and this is the root cause. */
@@ -94,7 +97,7 @@ export class Session {
     // A child that dies on its own ends the session at once: every other child is killed, so whatever the
     // scenario is waiting for fails now instead of at its timeout.
     void peer.exited.then(({ code, signal }) => {
-      if (this.closing || this.failure) return;
+      if (this.closing || this.failure || this.stopping.has(peer)) return;
       this.failure = `${peer.name} (pid ${peer.pid}) died during the session (code ${code}, signal ${signal})` +
         (peer.output().trim() ? `\n--- last output of ${peer.name} ---\n${peer.output().trim().slice(-3000)}\n---` : '');
       for (const other of this.peers) void other.kill().catch(() => undefined);
@@ -122,6 +125,29 @@ export class Session {
     const peer = this.fork(name, SERVER_SCRIPTS[kind], args, ['--expose-gc']);
     const ready = await peer.waitFor<{ port: number }>('ready', 30_000, `${name} listening`);
     return { peer, port: ready.port };
+  }
+
+  /**
+   * Stops a server on purpose with `signal` (ours: SIGTERM = a graceful `app.close()`), without aborting the session,
+   * and resolves once it exited (at most `timeoutMs`), with how it exited.
+   */
+  async stopServer(server: Server, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    this.stopping.add(server.peer);
+    server.peer.child.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        server.peer.exited,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`${server.peer.name} still running ${timeoutMs} ms after ${signal}\n${server.peer.output().slice(-3000)}`)),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Starts `count` load generator processes. */
@@ -177,16 +203,26 @@ export function loadgensFor(n: number): number {
   return Math.max(1, Math.ceil(n / MAX_PER_LOADGEN));
 }
 
+/** Options of a resume-storm client (kind `resume`): it reconnects and resumes, and checks what the stream sent it. */
+export interface StormClientOptions {
+  /** Storm groups (the client is in `storm-<uid number mod groups>`). */
+  groups: number;
+  /** Reconnect backoff: attempt n waits a random time in [0, min(max, initial × 2ⁿ)) ms, as the official client. */
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+}
+
 /**
  * Connects clients: each target's `count` clients are spread evenly over the load generators, uids numbered
- * from 0 across targets, each (load generator, target) share on fresh source addresses.
+ * from `uidStart` (default 0) across targets, each (load generator, target) share on fresh source addresses.
  */
 export async function connectClients(
   loadgens: Loadgen[],
   kind: ClientKind,
   targets: { url: string; count: number }[],
+  options: { uidStart?: number; storm?: StormClientOptions } = {},
 ): Promise<void> {
-  let uid = 0;
+  let uid = options.uidStart ?? 0;
   const jobs: Promise<unknown>[] = [];
   const perLoadgen = new Map<Loadgen, { url: string; count: number; uidStart: number }[]>();
   for (const target of targets) {
@@ -207,7 +243,7 @@ export async function connectClients(
         for (const job of list) {
           const addresses = takeAddresses(Math.ceil(job.count / PER_ADDRESS));
           const timeoutMs = 60_000 + job.count * 20;
-          await lg.peer.request('connect', { kind, ...job, addresses, perAddress: PER_ADDRESS }, timeoutMs);
+          await lg.peer.request('connect', { kind, ...job, addresses, perAddress: PER_ADDRESS, storm: options.storm }, timeoutMs);
         }
       })(),
     );

@@ -9,13 +9,25 @@
  * `--redis-cluster` puts the Redis engine on a Redis Cluster (its startup nodes; sharded pub/sub) instead of the
  * one redis-server of `--redis`.
  *
- * Heartbeat pings are moved out of the measuring windows (interval 10 min), like socket.io's in its server.
+ * Heartbeat pings are moved out of the measuring windows (interval 10 min), like socket.io's in its server. With
+ * resume on (the module's default), `resume.history.maxAge` is raised to `resume.window` + that heartbeat timeout, the
+ * least the module accepts with such a timeout (a history's age bound only; counts and bytes still bound it).
+ *
+ * SIGTERM stops it gracefully (`app.close()`, then exit 0): on the Redis engine with resume on, its resumable clients
+ * are closed with 1012 and resume on another node (the resume storm).
+ *
+ * Resume-storm commands besides the common ones: `bindAll {stormGroups: G}` binds each client to its uid and ONE group
+ * (`storm-<uid number mod G>`); `resumeStats` (resumes this node saw, and the module's resume metrics); on the
+ * push-only node, `streamStart {rate, uids, groups, groupShare}` pushes `rate` messages a second (open loop) to random
+ * uids and storm groups, each target numbering its messages 1, 2, 3…, and `streamStop` says what was sent and what the
+ * module accepted (`delivered + held > 0`).
  */
+import { performance } from 'node:perf_hooks';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { PushEvents, PushModule, PushService, PushWsAdapter, type PushModuleOptions } from '../../libs/push/src';
-import { benchMessage, groupsOf, nowMs, parseArgs, pool, spreadGroupFor } from '../lib/common';
+import { benchMessage, groupsOf, nowMs, parseArgs, pool, spreadGroupFor, stormGroupFor, stormGroupOf, type StormMessage } from '../lib/common';
 import { announceReady, startControl } from './control';
 import { guardChild } from '../lib/ipc';
 
@@ -41,14 +53,16 @@ async function main(): Promise<void> {
         : { type: 'redis', url: args.redis, prefix };
   // Extra module options to compare settings (`npm run bench -- --ours-options='{"fanoutChunk":1024}'`).
   const extra = args.options ? (JSON.parse(args.options) as PushModuleOptions) : {};
+  const heartbeat = { interval: 600_000, timeout: 1_200_000 };
   const app = await NestFactory.create<NestExpressApplication>(
     BenchModule.forRoot({
       engine,
       gateway,
-      heartbeat: { interval: 600_000, timeout: 1_200_000 },
+      heartbeat,
       // The load generators open thousands of sockets from each of a few loopback addresses.
       maxConnectionsPerAddress: Infinity,
       ...extra,
+      resume: benchResume(extra, extra.heartbeat === false ? 0 : (extra.heartbeat?.timeout ?? heartbeat.timeout)),
     }),
     { logger: ['error', 'warn'] },
   );
@@ -56,6 +70,21 @@ async function main(): Promise<void> {
   await app.listen(0, '127.0.0.1');
   const push = app.get(PushService);
   const events = app.get(PushEvents);
+
+  // SIGTERM: a graceful stop (the resume storm's restart), then exit.
+  process.once('SIGTERM', () => {
+    const t = nowMs();
+    app.close().then(
+      () => {
+        console.error(`ours: closed gracefully in ${(nowMs() - t).toFixed(0)} ms`);
+        process.exit(0);
+      },
+      (error: unknown) => {
+        console.error(`ours: graceful close failed: ${(error as Error)?.stack ?? String(error)}`);
+        process.exit(1);
+      },
+    );
+  });
 
   // client_id → uid asked for in the upgrade URL (`/ws?uid=u12`), bound on `bindAll`.
   const wanted = new Map<string, string>();
@@ -65,18 +94,35 @@ async function main(): Promise<void> {
   events.close$.subscribe((event) => {
     wanted.delete(event.clientId);
   });
+  // A connection resumed here: its client_id is new when it came from another node.
+  const resumes = { resumed: 0, notRecovered: 0, moved: 0 };
+  events.resume$.subscribe((event) => {
+    resumes.resumed++;
+    if (!event.recovered) resumes.notRecovered++;
+    if (event.previousClientId !== event.clientId) {
+      resumes.moved++;
+      wanted.delete(event.previousClientId);
+    }
+    wanted.set(event.clientId, event.uid ?? '');
+  });
+  const stream = new Stream(push);
 
   startControl(gateway ? 'ours' : 'ours (push-only)', {
     clients: () => wanted.size,
-    bindAll: async ({ concurrency = 64, spreadGroups = 0 }) => {
+    bindAll: async ({ concurrency = 64, spreadGroups = 0, stormGroups = 0 }) => {
       const entries = [...wanted].filter(([, uid]) => uid);
       await pool(entries, concurrency, async ([clientId, uid]) => {
         await push.bindUid(clientId, uid);
+        // The resume storm: its uid and one group only.
+        if (stormGroups > 0) return push.joinGroup(clientId, stormGroupFor(uid, stormGroups));
         for (const group of groupsOf(uid)) await push.joinGroup(clientId, group);
         if (spreadGroups > 0) await push.joinGroup(clientId, spreadGroupFor(uid, spreadGroups));
       });
       return entries.length;
     },
+    resumeStats: () => ({ ...resumes, clients: wanted.size, metrics: push.getMetrics().resumes }),
+    streamStart: (args: StreamArgs) => stream.start(args),
+    streamStop: () => stream.stop(),
     groupCount: ({ group }) => push.getClientIdCountByGroup(group),
     send: async ({ group, groups, count, bytes }) => {
       const t0 = nowMs();
@@ -92,6 +138,125 @@ async function main(): Promise<void> {
   });
   const address = app.getHttpServer().address() as { port: number };
   announceReady(address.port);
+}
+
+/**
+ * The bench's resume options: the user's (`--options`), with `history.maxAge` at least `window` + the bench's heartbeat
+ * timeout (the module refuses less), unless resume is off.
+ */
+function benchResume(extra: PushModuleOptions, heartbeatTimeout: number): PushModuleOptions['resume'] {
+  if (extra.resume === false) return false;
+  const given = extra.resume ?? {};
+  const window = given.window ?? 120_000;
+  return { ...given, history: { maxAge: window + heartbeatTimeout, ...given.history } };
+}
+
+interface StreamArgs {
+  /** Messages a second. */
+  rate: number;
+  /** Uids u0…u(uids-1). */
+  uids: number;
+  /** Storm groups storm-0…storm-(groups-1). */
+  groups: number;
+  /** Share of the messages sent to a group (the rest to a uid). */
+  groupShare: number;
+}
+
+/**
+ * The resume storm's sender: open loop (each message leaves on schedule whatever the earlier ones are doing), each to
+ * a random uid or storm group, numbered per target. A message counts as accepted when its send resolved with
+ * `delivered + held > 0`: then it must reach its target's clients, once, in order.
+ */
+class Stream {
+  private ticker: NodeJS.Timeout | null = null;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Last number given per target. */
+  private readonly last = new Map<string, number>();
+  /** Numbers per target whose send failed or reached nobody (must not be expected by the clients). */
+  private readonly rejected = new Map<string, number[]>();
+  private readonly samples: string[] = [];
+  private sent = 0;
+  private accepted = 0;
+  private delivered = 0;
+  private held = 0;
+  private heldMessages = 0;
+  private maxMs = 0;
+  private startedAt = 0;
+
+  constructor(private readonly push: PushService) {}
+
+  start({ rate, uids, groups, groupShare }: StreamArgs): null {
+    if (this.ticker) throw new Error('the stream is already running');
+    this.startedAt = performance.now();
+    let issued = 0;
+    this.ticker = setInterval(() => {
+      const due = Math.floor(((performance.now() - this.startedAt) * rate) / 1000);
+      while (issued < due) {
+        issued++;
+        const group = Math.random() < groupShare;
+        const to = group ? stormGroupOf(Math.floor(Math.random() * groups)) : `u${Math.floor(Math.random() * uids)}`;
+        this.send(group, to);
+      }
+    }, 1);
+    return null;
+  }
+
+  private send(group: boolean, to: string): void {
+    const seq = (this.last.get(to) ?? 0) + 1;
+    this.last.set(to, seq);
+    this.sent++;
+    const t = nowMs();
+    const message: StormMessage = { to, seq, t };
+    const reject = (why: string) => {
+      let list = this.rejected.get(to);
+      if (!list) this.rejected.set(to, (list = []));
+      list.push(seq);
+      if (this.samples.length < 10) this.samples.push(`${to}#${seq}: ${why}`);
+    };
+    const done = this.push.send(group ? { group: to } : { uid: to }, message).then(
+      (result) => {
+        this.maxMs = Math.max(this.maxMs, nowMs() - t);
+        this.delivered += result.delivered;
+        this.held += result.held;
+        if (result.held > 0) this.heldMessages++;
+        if (result.delivered + result.held > 0) this.accepted++;
+        else reject('delivered 0, held 0');
+      },
+      (error: unknown) => reject((error as Error)?.message ?? String(error)),
+    );
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done));
+  }
+
+  async stop(): Promise<{
+    sent: number;
+    accepted: number;
+    delivered: number;
+    held: number;
+    heldMessages: number;
+    maxSendMs: number;
+    seconds: number;
+    last: Record<string, number>;
+    rejected: Record<string, number[]>;
+    samples: string[];
+  }> {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    await Promise.all([...this.inFlight]);
+    return {
+      sent: this.sent,
+      accepted: this.accepted,
+      delivered: this.delivered,
+      held: this.held,
+      heldMessages: this.heldMessages,
+      maxSendMs: this.maxMs,
+      seconds,
+      last: Object.fromEntries(this.last),
+      rejected: Object.fromEntries(this.rejected),
+      samples: this.samples,
+    };
+  }
 }
 
 void main().catch((error: unknown) => {
