@@ -4,19 +4,35 @@
  * receipts per client, records receive time and, when asked, latency from the `t` the sender put in the
  * payload; tells the orchestrator (`done` event) the moment the expected number of messages has arrived.
  *
- * Client kinds: `ours` (ws; ready on the init frame, which carries the client_id), `ws` (ready on open),
- * `socketio` (socket.io-client, websocket transport only, `forceNew`, no reconnection; ready on connect).
+ * Client kinds: `ours` (ws; ready on the init frame, which carries the client_id), `resume` (ws on our resumable
+ * protocol, subprotocol `nest-push.v1`: says hello, ready on the welcome; a message frame is a JSON header, "\n", the
+ * payload: only frames whose header starts `{"type":"msg"` count, and only the payload is read, as for `ours`), `ws`
+ * (ready on open), `socketio` (socket.io-client, websocket transport only, `forceNew`, no reconnection; ready on
+ * connect).
+ *
+ * Resume-storm clients (`resume` with `storm` options) also reconnect when their socket closes (not 1000, 1008, 1009,
+ * 4001), after the official client's full-jitter backoff, to the next URL of the load generator's target list (set by
+ * the orchestrator like a load balancer's backends, `setTargets`), and resume there with their token and cursors
+ * (the last offset per history key). They parse every header (cursors) and every payload (`{to, seq, t}`) and keep, per
+ * target (their uid and their storm group), the numbers they received, which `stormVerify` checks against what the
+ * sender says it sent and had accepted.
  */
 import * as http from 'node:http';
 import { WebSocket } from 'ws';
 import { io, type Socket as SioSocket } from 'socket.io-client';
-import { nowMs, pool } from './lib/common';
+import { nowMs, pool, stormGroupFor, type StormMessage } from './lib/common';
 import { cookieHeader, postJson } from './lib/http-client';
 import { dieOnUncaught, emit, guardChild, serve } from './lib/ipc';
 
 guardChild();
 
-type ClientKind = 'ours' | 'ws' | 'socketio';
+type ClientKind = 'ours' | 'resume' | 'ws' | 'socketio';
+
+/** The subprotocol of our resumable protocol. */
+const PUSH_PROTOCOL = 'nest-push.v1';
+/** How a message frame of the resumable protocol starts (control frames: welcome, hb, error). */
+const MSG_HEADER = Buffer.from('{"type":"msg"');
+const NEWLINE = 0x0a;
 
 interface Client {
   uid: string;
@@ -98,13 +114,23 @@ function record(client: Client, data: unknown): void {
   }
 }
 
-function openWs(kind: 'ours' | 'ws', url: string, uid: string, localAddress: string, timeoutMs: number): Promise<Client> {
+/** Whether a frame of the resumable protocol is a message (not a control frame). */
+function isMessageFrame(data: Buffer): boolean {
+  return data.length > MSG_HEADER.length && data.compare(MSG_HEADER, 0, MSG_HEADER.length, 0, MSG_HEADER.length) === 0;
+}
+
+/** A message frame of the resumable protocol: its payload is counted like a plain frame; control frames are skipped. */
+function recordEnveloped(client: Client, data: Buffer): void {
+  if (!isMessageFrame(data)) return;
+  const nl = data.indexOf(NEWLINE);
+  if (nl >= 0) record(client, data.subarray(nl + 1));
+}
+
+function openWs(kind: 'ours' | 'resume' | 'ws', url: string, uid: string, localAddress: string, timeoutMs: number): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${url}?uid=${encodeURIComponent(uid)}`, {
-      localAddress,
-      perMessageDeflate: false,
-      handshakeTimeout: timeoutMs,
-    });
+    const options = { localAddress, perMessageDeflate: false, handshakeTimeout: timeoutMs };
+    const wsUrl = `${url}?uid=${encodeURIComponent(uid)}`;
+    const ws = kind === 'resume' ? new WebSocket(wsUrl, PUSH_PROTOCOL, options) : new WebSocket(wsUrl, options);
     const client: Client = { uid, clientId: null, received: 0, lastSeq: -1, close: () => ws.terminate() };
     let ready = false;
     const timer = setTimeout(() => {
@@ -115,7 +141,8 @@ function openWs(kind: 'ours' | 'ws', url: string, uid: string, localAddress: str
     const becomeReady = () => {
       ready = true;
       clearTimeout(timer);
-      ws.on('message', (data) => record(client, data));
+      if (kind === 'resume') ws.on('message', (data: Buffer) => recordEnveloped(client, data));
+      else ws.on('message', (data) => record(client, data));
       resolve(client);
     };
     ws.on('error', (error) => {
@@ -132,7 +159,27 @@ function openWs(kind: 'ours' | 'ws', url: string, uid: string, localAddress: str
         reject(new Error(`${uid}: closed with ${code} before it was ready`));
       }
     });
-    if (kind === 'ours') {
+    if (kind === 'resume') {
+      ws.once('open', () => {
+        if (ws.protocol !== PUSH_PROTOCOL) {
+          ws.terminate();
+          reject(new Error(`${uid}: the server did not accept ${PUSH_PROTOCOL} (protocol "${ws.protocol}")`));
+          return;
+        }
+        ws.send('{"type":"hello"}');
+      });
+      ws.once('message', (data) => {
+        try {
+          const welcome = JSON.parse(String(data)) as { type?: string; client_id?: string; resumed?: boolean };
+          if (welcome.type !== 'welcome' || typeof welcome.client_id !== 'string') throw new Error(`first frame is not a welcome: ${data}`);
+          client.clientId = welcome.client_id;
+          becomeReady();
+        } catch (error) {
+          ws.terminate();
+          reject(error);
+        }
+      });
+    } else if (kind === 'ours') {
       ws.once('message', (data) => {
         try {
           const init = JSON.parse(String(data)) as { type?: string; client_id?: string };
@@ -187,6 +234,236 @@ function openSocketIo(url: string, uid: string, localAddress: string, timeoutMs:
   });
 }
 
+// ---- resume-storm clients ------------------------------------------------------------------------------------
+
+/** Close codes after which the official client does not reconnect. */
+const FINAL_CLOSE_CODES = new Set([1000, 1008, 1009, 4001]);
+
+interface StormOptions {
+  groups: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+}
+
+interface StormClient extends Client {
+  group: string;
+  localAddress: string;
+  options: StormOptions;
+  ws: WebSocket | null;
+  /** The URL of the node it is (or was last) connected to. */
+  url: string;
+  token: string | null;
+  /** Last offset received per history key (sent back in the resume hello). */
+  cursors: Map<string, string>;
+  uidSeqs: number[];
+  groupSeqs: number[];
+  attempt: number;
+  reconnectTimer: NodeJS.Timeout | null;
+  /** When the current socket was opened (nowMs). */
+  attemptAt: number;
+  /** Counted in the storm: it was on the stopped node when the storm was armed. */
+  armed: boolean;
+  /** Since the arm: sockets opened, when the last one closed, the first resumed welcome and how long its attempt took. */
+  attempts: number;
+  closedAt: number;
+  resumedAt: number;
+  welcomeMs: number;
+  final: boolean;
+}
+
+/** Reconnect targets, like a load balancer's backends (`setTargets`); empty: each client's own URL. */
+let targets: string[] = [];
+let nextTarget = 0;
+
+const storm = {
+  token: 0,
+  expected: 0,
+  resumed: 0,
+  /** Resumed welcomes (any client, any time). */
+  resumes: 0,
+  /** Welcomes with resumed:false after a resume hello: the client would have to be bound again. */
+  rebinds: 0,
+  /** Resumed welcomes with recovered:false. */
+  notRecovered: 0,
+  /** Resumed welcomes of clients that were not on the stopped node. */
+  resumesOther: 0,
+  /** Closes by code, after a client was ready. */
+  closeCodes: {} as Record<string, number>,
+  finalCloses: 0,
+  /** Messages for a target the client is not in. */
+  stray: 0,
+  /** Messages whose number was not above the last one of its target (a duplicate or a reordering). */
+  disorder: 0,
+  maxDelayMs: 0,
+  samples: [] as string[],
+};
+
+function sample(text: string): void {
+  if (storm.samples.length < 20) storm.samples.push(text);
+}
+
+function stormConnect(c: StormClient, onReady?: (error: Error | null) => void): void {
+  c.reconnectTimer = null;
+  if (closing || c.final) return;
+  const url = targets.length ? targets[nextTarget++ % targets.length] : c.url;
+  c.url = url;
+  c.attemptAt = nowMs();
+  c.attempts++;
+  const ws = new WebSocket(`${url}?uid=${encodeURIComponent(c.uid)}`, PUSH_PROTOCOL, {
+    localAddress: c.localAddress,
+    perMessageDeflate: false,
+    handshakeTimeout: 20_000,
+  });
+  c.ws = ws;
+  let welcomed = false;
+  ws.on('open', () => {
+    const hello = c.token === null ? { type: 'hello' } : { type: 'hello', resume: c.token, cursors: Object.fromEntries(c.cursors) };
+    ws.send(JSON.stringify(hello));
+  });
+  ws.on('message', (data: Buffer) => {
+    if (ws !== c.ws) return;
+    if (isMessageFrame(data)) return stormMessage(c, data);
+    let header: { type?: string; client_id?: string; token?: string; resumed?: boolean; recovered?: boolean; reason?: string };
+    try {
+      header = JSON.parse(data.toString()) as typeof header;
+    } catch {
+      return sample(`${c.uid}: unparsable frame ${data.toString().slice(0, 80)}`);
+    }
+    if (header.type !== 'welcome') return; // hb, error
+    welcomed = true;
+    stormWelcome(c, header);
+    onReady?.(null);
+    onReady = undefined;
+  });
+  ws.on('error', () => undefined); // the close event follows
+  ws.on('close', (code: number) => {
+    if (ws !== c.ws) return;
+    c.ws = null;
+    if (onReady) {
+      // The first connection of the run: no reconnect, the connect phase fails.
+      onReady(new Error(`${c.uid}: closed with ${code} before its welcome (from ${c.localAddress})`));
+      onReady = undefined;
+      return;
+    }
+    c.closedAt = nowMs();
+    storm.closeCodes[code] = (storm.closeCodes[code] ?? 0) + 1;
+    if (closing) return;
+    if (!welcomed && code !== 1012 && code !== 1013) sample(`${c.uid}: closed with ${code} before its welcome from ${url}`);
+    if (FINAL_CLOSE_CODES.has(code)) {
+      c.final = true;
+      storm.finalCloses++;
+      return sample(`${c.uid}: closed for good with ${code}`);
+    }
+    // The official client's schedule: attempt n waits a random time in [0, min(max, initial × 2ⁿ)).
+    const { backoffInitialMs, backoffMaxMs } = c.options;
+    const delay = Math.random() * Math.min(backoffMaxMs, backoffInitialMs * 2 ** c.attempt++);
+    c.reconnectTimer = setTimeout(() => stormConnect(c), delay);
+  });
+}
+
+function stormWelcome(c: StormClient, header: { client_id?: string; token?: string; resumed?: boolean; recovered?: boolean; reason?: string }): void {
+  const now = nowMs();
+  const asked = c.token !== null;
+  c.clientId = String(header.client_id);
+  c.token = typeof header.token === 'string' ? header.token : null;
+  c.attempt = 0;
+  if (!asked) return; // its first connection
+  if (header.resumed !== true) {
+    // Started afresh: a real client would be bound again (and its cursors start over).
+    storm.rebinds++;
+    c.cursors.clear();
+    return sample(`${c.uid}: not resumed (${header.reason ?? 'no reason'})`);
+  }
+  storm.resumes++;
+  if (header.recovered !== true) {
+    storm.notRecovered++;
+    sample(`${c.uid}: resumed but not recovered`);
+  }
+  if (!c.armed) {
+    storm.resumesOther++;
+    return;
+  }
+  if (c.resumedAt !== 0) return;
+  c.resumedAt = now;
+  c.welcomeMs = now - c.attemptAt;
+  storm.resumed++;
+  if (storm.resumed === storm.expected) emit('stormDone', { token: storm.token, lastAt: now });
+}
+
+function stormMessage(c: StormClient, data: Buffer): void {
+  const now = nowMs();
+  const nl = data.indexOf(NEWLINE);
+  if (nl < 0) return sample(`${c.uid}: a message frame without payload`);
+  let msg: StormMessage;
+  try {
+    const header = JSON.parse(data.toString('utf8', 0, nl)) as { key?: unknown; off?: unknown };
+    if (typeof header.key === 'string' && typeof header.off === 'string') {
+      c.cursors.delete(header.key);
+      c.cursors.set(header.key, header.off);
+    }
+    msg = JSON.parse(data.toString('utf8', nl + 1)) as StormMessage;
+  } catch {
+    return sample(`${c.uid}: unparsable message ${data.toString().slice(0, 120)}`);
+  }
+  c.received++;
+  if (now - msg.t > storm.maxDelayMs) storm.maxDelayMs = now - msg.t;
+  const seqs = msg.to === c.uid ? c.uidSeqs : msg.to === c.group ? c.groupSeqs : null;
+  if (!seqs) {
+    storm.stray++;
+    return sample(`${c.uid}: a message for ${msg.to}`);
+  }
+  if (seqs.length && msg.seq <= seqs[seqs.length - 1]) {
+    storm.disorder++;
+    sample(`${c.uid}: ${msg.to}#${msg.seq} after #${seqs[seqs.length - 1]}`);
+  }
+  seqs.push(msg.seq);
+}
+
+function openStorm(url: string, uid: string, localAddress: string, timeoutMs: number, options: StormOptions): Promise<StormClient> {
+  const c: StormClient = {
+    uid,
+    clientId: null,
+    received: 0,
+    lastSeq: -1,
+    group: stormGroupFor(uid, options.groups),
+    localAddress,
+    options,
+    ws: null,
+    url,
+    token: null,
+    cursors: new Map(),
+    uidSeqs: [],
+    groupSeqs: [],
+    attempt: 0,
+    reconnectTimer: null,
+    attemptAt: 0,
+    armed: false,
+    attempts: 0,
+    closedAt: 0,
+    resumedAt: 0,
+    welcomeMs: 0,
+    final: false,
+    close: () => {
+      c.final = true;
+      if (c.reconnectTimer) clearTimeout(c.reconnectTimer);
+      c.ws?.terminate();
+    },
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      c.close();
+      reject(new Error(`${uid}: not welcomed within ${timeoutMs} ms (from ${localAddress})`));
+    }, timeoutMs);
+    stormConnect(c, (error) => {
+      clearTimeout(timer);
+      if (error) reject(error);
+      else resolve(c);
+    });
+  });
+}
+
+const stormClients: StormClient[] = [];
+
 interface ConnectArgs {
   kind: ClientKind;
   url: string;
@@ -196,10 +473,12 @@ interface ConnectArgs {
   perAddress: number;
   concurrency?: number;
   timeoutMs?: number;
+  storm?: StormOptions;
 }
 
 serve({
-  connect: async ({ kind, url, count, uidStart, addresses, perAddress, concurrency = 100, timeoutMs = 20_000 }: ConnectArgs) => {
+  connect: async ({ kind, url, count, uidStart, addresses, perAddress, concurrency = 100, timeoutMs = 20_000, storm: stormOptions }: ConnectArgs) => {
+    if (stormOptions && kind !== 'resume') throw new Error('storm clients speak the resumable protocol (kind "resume")');
     if (clients.length + count > MAX_CLIENTS) throw new Error(`a load generator holds at most ${MAX_CLIENTS} sockets`);
     if (addresses.length * perAddress < count) throw new Error('not enough source addresses for the clients asked');
     const started = nowMs();
@@ -212,6 +491,12 @@ serve({
       const uid = `u${uidStart + i}`;
       const localAddress = addresses[Math.floor(i / perAddress)];
       try {
+        if (stormOptions) {
+          const client = await openStorm(url, uid, localAddress, timeoutMs, stormOptions);
+          stormClients.push(client);
+          opened.push(client);
+          return;
+        }
         const client =
           kind === 'socketio'
             ? await openSocketIo(url, uid, localAddress, timeoutMs)
@@ -293,6 +578,116 @@ serve({
       unexpectedCloses,
       outOfOrder,
       cpuUs: cpu.user + cpu.system,
+    };
+  },
+
+  /** Where storm clients reconnect from now on (round robin), like a load balancer's backends. */
+  setTargets: ({ urls }: { urls: string[] }) => {
+    targets = [...urls];
+    nextTarget = 0;
+    return null;
+  },
+
+  /**
+   * Arms the storm: the clients connected to `url` (the node about to stop) are the ones counted; a `stormDone` event
+   * `{token, lastAt}` follows once each of them got a welcome with resumed:true.
+   */
+  stormArm: ({ token, url }: { token: number; url: string }) => {
+    Object.assign(storm, { token, expected: 0, resumed: 0 });
+    for (const c of stormClients) {
+      c.armed = c.url === url && !c.final;
+      c.attempts = 0;
+      c.closedAt = 0;
+      c.resumedAt = 0;
+      c.welcomeMs = 0;
+      if (c.armed) storm.expected++;
+    }
+    if (storm.expected === 0) emit('stormDone', { token, lastAt: nowMs() });
+    return { expected: storm.expected, clients: stormClients.length };
+  },
+
+  /** The storm's figures: per armed client, when its socket closed, when it resumed, how long its resume attempt took. */
+  stormCollect: () => {
+    const armed = stormClients.filter((c) => c.armed);
+    return {
+      clients: stormClients.length,
+      armed: armed.length,
+      resumed: armed.filter((c) => c.resumedAt > 0).length,
+      closedAt: armed.map((c) => c.closedAt),
+      resumedAt: armed.filter((c) => c.resumedAt > 0).map((c) => c.resumedAt),
+      welcomeMs: armed.filter((c) => c.resumedAt > 0).map((c) => c.welcomeMs),
+      attempts: armed.reduce((sum, c) => sum + c.attempts, 0),
+      resumes: storm.resumes,
+      resumesOther: storm.resumesOther,
+      rebinds: storm.rebinds,
+      notRecovered: storm.notRecovered,
+      closeCodes: storm.closeCodes,
+      finalCloses: storm.finalCloses,
+      stray: storm.stray,
+      disorder: storm.disorder,
+      maxDelayMs: storm.maxDelayMs,
+      samples: storm.samples,
+    };
+  },
+
+  /**
+   * Checks what each storm client received against what the sender sent (`last` number per target) and had accepted
+   * (all but `rejected`): waits (at most `timeoutMs`) until every client has the last accepted message of its uid and
+   * of its group, then counts accepted messages missing (lost), received twice (duplicates), received although not
+   * accepted, and out of order.
+   */
+  stormVerify: async ({ last, rejected, timeoutMs }: { last: Record<string, number>; rejected: Record<string, number[]>; timeoutMs: number }) => {
+    const rejectedSets = new Map(Object.entries(rejected).map(([to, seqs]) => [to, new Set(seqs)]));
+    const lastAccepted = (to: string) => {
+      const skip = rejectedSets.get(to);
+      for (let seq = last[to] ?? 0; seq > 0; seq--) if (!skip?.has(seq)) return seq;
+      return 0;
+    };
+    const expectedLast = new Map<string, number>();
+    for (const to of Object.keys(last)) expectedLast.set(to, lastAccepted(to));
+    const caughtUp = (c: StormClient) => {
+      const ok = (to: string, seqs: number[]) => {
+        const want = expectedLast.get(to) ?? 0;
+        return want === 0 || (seqs.length > 0 && seqs[seqs.length - 1] >= want);
+      };
+      return ok(c.uid, c.uidSeqs) && ok(c.group, c.groupSeqs);
+    };
+    const started = nowMs();
+    while (!stormClients.every(caughtUp) && nowMs() - started < timeoutMs) await new Promise((r) => setTimeout(r, 50));
+    let lost = 0;
+    let duplicates = 0;
+    let unexpected = 0;
+    let expected = 0;
+    let received = 0;
+    const problems: string[] = [];
+    for (const c of stormClients) {
+      for (const [to, seqs] of [[c.uid, c.uidSeqs], [c.group, c.groupSeqs]] as const) {
+        const got = new Set(seqs);
+        received += seqs.length;
+        duplicates += seqs.length - got.size;
+        const skip = rejectedSets.get(to);
+        for (const seq of got) if (skip?.has(seq)) unexpected++;
+        for (let seq = 1; seq <= (last[to] ?? 0); seq++) {
+          if (skip?.has(seq)) continue;
+          expected++;
+          if (!got.has(seq)) {
+            lost++;
+            if (problems.length < 20) problems.push(`${c.uid}: ${to}#${seq} missing`);
+          }
+        }
+      }
+    }
+    return {
+      clients: stormClients.length,
+      expected,
+      received,
+      lost,
+      duplicates,
+      unexpected,
+      disorder: storm.disorder,
+      stray: storm.stray,
+      waitedMs: nowMs() - started,
+      problems,
     };
   },
 

@@ -21,6 +21,13 @@ const WAIT_MS = 40_000;
 /** The client counts a connection dead after 2 × interval + 1 s without a frame: 3 s here. */
 const HEARTBEAT = { interval: 1000, timeout: 2500 };
 
+/** Waits until `selector` shows `value` (the whole text when a string). */
+function waitForText(page: Page, selector: string, value: string | RegExp): Promise<void> {
+  return page
+    .locator(selector, { hasText: typeof value === 'string' ? new RegExp(`^${value}$`) : value })
+    .waitFor({ timeout: WAIT_MS });
+}
+
 describe('demo page on the official client in headless Chromium: a network cut', () => {
   let t: TestApp;
   let proxy: TcpProxy;
@@ -49,10 +56,7 @@ describe('demo page on the official client in headless Chromium: a network cut',
     await page.locator('#join-btn').click();
     await text('#groups', 'room');
   };
-  const text = (selector: string, value: string | RegExp) =>
-    page
-      .locator(selector, { hasText: typeof value === 'string' ? new RegExp(`^${value}$`) : value })
-      .waitFor({ timeout: WAIT_MS });
+  const text = (selector: string, value: string | RegExp) => waitForText(page, selector, value);
   const messages = () => page.locator('#log li.msg').allTextContents();
   /**
    * The WebSocket is black-holed (the partition under test); the page's idle HTTP keep-alive connections are closed,
@@ -194,10 +198,7 @@ describe('demo page on the official client in headless Chromium: a restart of it
     const problems: string[] = [];
     page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
     page.on('pageerror', (e) => problems.push(e.message));
-    const text = (selector: string, value: string | RegExp) =>
-      page
-        .locator(selector, { hasText: typeof value === 'string' ? new RegExp(`^${value}$`) : value })
-        .waitFor({ timeout: WAIT_MS });
+    const text = (selector: string, value: string | RegExp) => waitForText(page, selector, value);
     expect((await page.goto('/'))?.status()).toBe(200);
     await text('#status', 'open');
     await page.locator('#login-uid').fill('alice');

@@ -2,8 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { NodeProcess } from './support/node-process';
-import { RedisCluster } from './support/redis-cluster';
-import { RedisServer } from './support/redis-server';
+import { type ClusterBackend, eventuallyTruthy, redisCluster, singleRedis } from './support/cluster-backend';
 import { HttpClient } from './support/test-app';
 import { TestClient } from './support/test-client';
 
@@ -19,7 +18,6 @@ jest.setTimeout(60_000);
 const ROOT = resolve(__dirname, '..');
 const NODE_TTL_MS = 1500; // reapInterval = nodeTtl / 4: a crashed node is gone from every query within ~1.9 s
 const DEADLINE_MS = 10_000; // hard deadline of every poll for state that has no event
-const POLL_EVERY_MS = 50;
 
 interface Reply<T = any> {
   status: number;
@@ -52,69 +50,13 @@ async function request<T = any>(
   return { status: res.status, body: body as T };
 }
 
-/**
- * Polls `check` every 50 ms until it returns something truthy, for state that has no event (the index as another
- * node sees it). Fails after `ms` with the last value seen.
- */
-async function eventually<T>(what: string, check: () => Promise<T>, ms = DEADLINE_MS): Promise<NonNullable<T>> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value as NonNullable<T>;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      const seen = last instanceof Error ? last.message : JSON.stringify(last);
-      throw new Error(`${what}: not reached within ${ms} ms; last: ${seen}`);
-    }
-    await new Promise((done) => setTimeout(done, POLL_EVERY_MS));
-  }
-}
-
-/** Where the nodes keep their index: one redis-server, or a Redis Cluster, of the test's own. */
-interface Backend {
-  name: string;
-  start(): Promise<void>;
-  /** The environment that points a node at it. */
-  env(): Record<string, string>;
-  close(): Promise<void>;
-  /** Stops and restarts (empty) the whole backend, where the test plays a full outage. */
-  outage?: { stop(): Promise<void>; restart(): Promise<void> };
-}
-
-function singleRedis(): Backend {
-  let redis: RedisServer | undefined;
-  return {
-    name: 'one Redis',
-    start: async () => {
-      redis = await RedisServer.start();
-    },
-    env: () => ({ REDIS_URL: redis!.url }),
-    close: async () => redis?.close(),
-    outage: { stop: () => redis!.stop(), restart: () => redis!.restart() },
-  };
-}
-
-function redisCluster(): Backend {
-  let cluster: RedisCluster | undefined;
-  return {
-    name: 'a Redis Cluster (three masters, sharded pub/sub)',
-    start: async () => {
-      cluster = await RedisCluster.start({ masters: 3 });
-    },
-    env: () => ({ REDIS_CLUSTER_NODES: cluster!.startupNodes.join(',') }),
-    close: async () => cluster?.close(),
-  };
-}
+/** Polls for state that has no event (the index as another node sees it), within `DEADLINE_MS` by default. */
+const eventually = <T>(what: string, check: () => Promise<T>, ms = DEADLINE_MS) => eventuallyTruthy(what, check, ms);
 
 describeCluster(singleRedis());
 describeCluster(redisCluster());
 
-function describeCluster(backend: Backend): void {
+function describeCluster(backend: ClusterBackend): void {
 describe(`cluster: real node processes (two gateway nodes + a push-only node) on ${backend.name}`, () => {
   const prefix = `cluster-${randomBytes(4).toString('hex')}:`;
   const secret = randomBytes(16).toString('hex');

@@ -3,8 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { NodeProcess } from './support/node-process';
 import { RecordingClient } from './support/recording-client';
-import { RedisCluster } from './support/redis-cluster';
-import { RedisServer } from './support/redis-server';
+import { type ClusterBackend, eventuallyTruthy, redisCluster, singleRedis } from './support/cluster-backend';
 import { TcpBalancer } from './support/tcp-balancer';
 import { HttpClient } from './support/test-app';
 import { TestClient } from './support/test-client';
@@ -26,56 +25,8 @@ const DEADLINE_MS = 15_000;
 
 type Pushed = { type: 'message'; from: string; data: { n: number; to: string } };
 
-interface Backend {
-  name: string;
-  start(): Promise<void>;
-  env(): Record<string, string>;
-  close(): Promise<void>;
-  /** Stops and restarts (empty) the whole backend. */
-  outage?: { stop(): Promise<void>; restart(): Promise<void> };
-}
-
-function singleRedis(): Backend {
-  let redis: RedisServer | undefined;
-  return {
-    name: 'one Redis',
-    start: async () => {
-      redis = await RedisServer.start();
-    },
-    env: () => ({ REDIS_URL: redis!.url }),
-    close: async () => redis?.close(),
-    outage: { stop: () => redis!.stop(), restart: () => redis!.restart() },
-  };
-}
-
-function redisCluster(): Backend {
-  let cluster: RedisCluster | undefined;
-  return {
-    name: 'a Redis Cluster (three masters)',
-    start: async () => {
-      cluster = await RedisCluster.start({ masters: 3 });
-    },
-    env: () => ({ REDIS_CLUSTER_NODES: cluster!.startupNodes.join(',') }),
-    close: async () => cluster?.close(),
-  };
-}
-
-/** Polls `check` every 50 ms for state that has no event (another process's index), failing after `ms`. */
-async function eventually<T>(what: string, check: () => Promise<T>, ms = DEADLINE_MS): Promise<NonNullable<T>> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value as NonNullable<T>;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${ms} ms; last: ${String(last)}`);
-    await new Promise((done) => setTimeout(done, 50));
-  }
-}
+/** Polls for state that has no event (another process's index), failing after `ms`. */
+const eventually = <T>(what: string, check: () => Promise<T>, ms = DEADLINE_MS) => eventuallyTruthy(what, check, ms);
 
 beforeAll(() => {
   // Never run a stale build: compile exactly what `npm start` would run.
@@ -85,7 +36,7 @@ beforeAll(() => {
 describeResume(singleRedis());
 describeResume(redisCluster());
 
-function describeResume(backend: Backend): void {
+function describeResume(backend: ClusterBackend): void {
   describe(`resume across nodes on ${backend.name}`, () => {
     const prefix = `resume-${randomBytes(4).toString('hex')}:`;
     const secret = randomBytes(16).toString('hex');

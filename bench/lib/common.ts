@@ -46,11 +46,11 @@ export function stormGroupFor(uid: string, groups: number): string {
  * A message of the resume storm's stream: the target it was sent to (a uid or a storm group) and its number in that
  * target's sequence (1, 2, 3…), with its send time.
  */
-export interface StormMessage {
+export type StormMessage = {
   to: string;
   seq: number;
   t: number;
-}
+};
 
 /**
  * A bench message of about `bytes` bytes once serialised: `{"type":"bench","seq":…,"t":…,"pad":"xxx…"}`.

@@ -9,7 +9,7 @@
  *     server's CPU µs per delivery (cpuUsage window from before the first send until all arrived).
  */
 import { percentile } from '../lib/common';
-import { connectClients, loadgensFor, measureDelivery, Session, waitClients, waitGroup } from '../lib/session';
+import { connectClients, loadgensFor, measureDelivery, Session, waitClients, waitGroup, type ClientKind } from '../lib/session';
 import type { BenchConfig, Kind } from './config';
 
 export interface FanoutSelection {
@@ -55,26 +55,41 @@ export interface FanoutFigures {
   burst?: BurstFigures;
 }
 
-const CLIENT_KIND: Record<Kind, 'ours' | 'ws' | 'socketio'> = { ours: 'ours', ws: 'ws', socketio: 'socketio' };
+const CLIENT_KIND: Record<Kind, ClientKind> = { ours: 'ours', ws: 'ws', socketio: 'socketio' };
 
-/** Arguments of our bench server for the run's extra module options. */
-export function oursArgs(config: BenchConfig): string[] {
-  return config.oursOptions ? [`--options=${config.oursOptions}`] : [];
+/**
+ * Arguments of our bench server for the run's extra module options (`--ours-options`), with `override` on top
+ * (the recovery scenario's `resume: false`).
+ */
+export function oursArgs(config: BenchConfig, override?: Record<string, unknown>): string[] {
+  if (!override) return config.oursOptions ? [`--options=${config.oursOptions}`] : [];
+  const given = config.oursOptions ? (JSON.parse(config.oursOptions) as Record<string, unknown>) : {};
+  return [`--options=${JSON.stringify({ ...given, ...override })}`];
+}
+
+/**
+ * A variant of our server's session: its clients on the resumable protocol (`resume`) instead of the plain one, and
+ * extra module options (`resume: false`). The default is the session as the memory, broadcast and burst scenarios run it.
+ */
+export interface FanoutVariant {
+  clients?: ClientKind;
+  options?: Record<string, unknown>;
 }
 
 export function wsUrlOf(kind: Kind, port: number): string {
   return kind === 'socketio' ? `http://127.0.0.1:${port}` : `ws://127.0.0.1:${port}/ws`;
 }
 
-export async function runFanout(config: BenchConfig, kind: Kind, which: FanoutSelection): Promise<FanoutFigures> {
+export async function runFanout(config: BenchConfig, kind: Kind, which: FanoutSelection, variant: FanoutVariant = {}): Promise<FanoutFigures> {
   const { n, sends, bytes } = config;
   const session = new Session(config.verbose);
   const figures: FanoutFigures = { foreignCores: NaN };
+  if (kind !== 'ours' && (variant.clients || variant.options)) throw new Error('only our server has variants');
   try {
-    const server = await session.startServer(kind, kind, kind === 'ours' ? oursArgs(config) : []);
+    const server = await session.startServer(kind, kind, kind === 'ours' ? oursArgs(config, variant.options) : []);
     const before = which.memory ? await server.peer.request<NodeJS.MemoryUsage>('memory') : null;
     const loadgens = await session.startLoadgens(loadgensFor(n));
-    await connectClients(loadgens, CLIENT_KIND[kind], [{ url: wsUrlOf(kind, server.port), count: n }]);
+    await connectClients(loadgens, variant.clients ?? CLIENT_KIND[kind], [{ url: wsUrlOf(kind, server.port), count: n }]);
     await waitClients(server, n);
     const bound = await server.peer.request<number>('bindAll', { concurrency: 64 }, 120_000);
     if (bound !== n) throw new Error(`${kind}: bindAll bound ${bound} of ${n} clients`);

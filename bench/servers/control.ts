@@ -5,12 +5,15 @@
  * | command        | args                       | result                                                          |
  * |----------------|----------------------------|-----------------------------------------------------------------|
  * | `clients`      | —                          | connections this process holds (registered, init sent)          |
- * | `bindAll`      | `{concurrency, spreadGroups?}` | binds every connection to the uid of its `?uid=` query and joins `groupsOf(uid)` (ours, with `spreadGroups` G: also `spread-<uid number mod G>`); → number bound |
+ * | `bindAll`      | `{concurrency, spreadGroups?, stormGroups?}` | binds every connection to the uid of its `?uid=` query and joins `groupsOf(uid)` (ours, with `spreadGroups` G: also `spread-<uid number mod G>`; with `stormGroups` G: only `storm-<uid number mod G>` instead); → number bound |
  * | `groupCount`   | `{group}`                  | members of a group as the server (or the cluster) sees them     |
  * | `send`         | `{group, groups?, count, bytes}` | `count` group sends back to back (one = the broadcast); ours, with `groups`: `count` rounds of one send to each of `groups`; → `{t0, issuedMs, delivered}` |
  * | `memory`       | —                          | `process.memoryUsage()` after `global.gc()` (servers run with `--expose-gc`) |
  * | `measureStart` | `{stall}`                  | starts a `process.cpuUsage()` window and, with `stall`, a 1 ms ticker |
  * | `measureStop`  | —                          | `{cpuUserUs, cpuSystemUs, wallMs, maxGapMs, eldMaxMs}`          |
+ *
+ * Ours also answers `resumeStats`, `streamStart` and `streamStop` (the resume storm, see `ours.ts`), and stops
+ * gracefully on SIGTERM.
  *
  * and an unsolicited `ready` event `{port, pid}` once it listens.
  */
@@ -39,7 +42,7 @@ export interface SendResult {
 /** Everything a server kind must implement besides the common commands. */
 export interface ServerHandlers {
   clients: () => number | Promise<number>;
-  bindAll?: (args: { concurrency?: number; spreadGroups?: number }) => Promise<number> | number;
+  bindAll?: (args: { concurrency?: number; spreadGroups?: number; stormGroups?: number }) => Promise<number> | number;
   groupCount?: (args: { group: string }) => Promise<number> | number;
   send?: (args: { group: string; groups?: string[]; count: number; bytes: number }) => Promise<SendResult> | SendResult;
   [extra: string]: Handler | undefined;
