@@ -264,7 +264,6 @@ function describeResume(backend: ClusterBackend): void {
       it(
         'Redis restarted empty while the client was away: it resumes, and is told recovered: false',
         withOutputs(async () => {
-          const before = c.clientId;
           await c.open();
           balancer.cut();
           await push(); // one push into the cut, then wait for the holder to notice

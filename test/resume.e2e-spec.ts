@@ -1,7 +1,7 @@
 import { firstValueFrom, filter, take } from 'rxjs';
 import { RecordingClient } from './support/recording-client';
 import { TcpProxy } from './support/tcp-proxy';
-import { HttpClient, startApp, type TestApp } from './support/test-app';
+import { startApp, type TestApp } from './support/test-app';
 import { TestClient } from './support/test-client';
 
 /*

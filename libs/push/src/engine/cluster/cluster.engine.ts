@@ -15,7 +15,6 @@ import type { PushMetrics } from '../../push-metrics.service';
 import { parseNodeStats } from '../../stats/node-stats';
 import type { NodeStats } from '../../stats/node-stats.interface';
 import { envelopeOf } from '../../resume/push-protocol';
-import { sameSecretHash } from '../../resume/resume-token';
 import { LocalNode, type LocalDelivery } from '../local-node';
 import {
   AdoptedRecord,
@@ -25,14 +24,16 @@ import {
   PushEngineContext,
   type PushEngineHealth,
 } from '../push.engine';
-import type { ClusterDirectory, ConnectionRecord } from './cluster-directory';
-import type { ClusterHistory, RecordedCount, RecordedMessage } from './cluster-history';
-import { openClusterHeader, type AdoptReply, type HolderCall } from './cluster-message';
+import type { ClusterDirectory, ConnectionBindings, ConnectionRecord } from './cluster-directory';
+import type { ClusterHistory } from './cluster-history';
+import type { HolderCall } from './cluster-message';
 import type { ClusterRoute, ClusterTransport } from './cluster-transport';
 import { within } from '../../util/within';
+import { HandOver } from './hand-over';
 import { HolderWrites } from './holder-writes';
 import { Liveness } from './liveness';
-import { ClusterInbox, NodeMessaging, type PushExtra } from './node-messaging';
+import { RecordedSends } from './recorded-sends';
+import { ClusterInbox, NodeMessaging } from './node-messaging';
 import { Resync } from './resync';
 import { RouteSubscriptions } from './route-subscriptions';
 
@@ -67,7 +68,9 @@ export interface ClusterTimings {
  * - `RouteSubscriptions`: listening on exactly the uid and group routes this node has members for;
  * - `HolderWrites`: what the holder of a connection does to it (bind, join, session, close), for any caller;
  * - `Liveness`: renewing this node, reaping dead ones, probing its own listener;
- * - `Resync`: writing this node back into the index after an outage or a data loss.
+ * - `Resync`: writing this node back into the index after an outage or a data loss;
+ * - `RecordedSends`: the send path when the engine keeps history (resume on);
+ * - `HandOver`: where a resume token leads across nodes (this one, the live holder, or the index).
  *
  * Rules it keeps: only the holder of a connection writes its entries (a write aimed at another node's connection
  * is a call to that node); writes to one connection are applied in call order (`serialWrite`); a push is written
@@ -97,6 +100,10 @@ export abstract class ClusterEngine extends PushEngine {
   private history: ClusterHistory | null = null;
   /** How long a dropped resumable connection stays adoptable (resume.window). */
   private resumeWindow = 0;
+  /** The send path when this engine keeps history; null when it does not. */
+  private recordedSends: RecordedSends | null = null;
+  /** Where resume tokens lead across nodes, when this engine resumes connections; null when it does not. */
+  private handOver: HandOver | null = null;
   /**
    * The last offset of each uid's, group's and everyone's history this node delivered (it hears them in offset order):
    * a connection that joins one here continues its sequence from there. Only for targets this node listens to.
@@ -155,10 +162,27 @@ export abstract class ClusterEngine extends PushEngine {
       (what, error) => this.indexWriteFailed(what, error),
       this.timings.requestTimeout,
     );
+    if (this.history) {
+      this.recordedSends = new RecordedSends(this.nodeId, this.local, directory, this.history, this.messaging, {
+        run: (call) => this.run(call),
+        failure: (error, delivered, partly) => {
+          this.failed(error);
+          return this.unavailable(error, delivered, partly);
+        },
+      });
+      this.handOver = new HandOver(this.nodeId, this.local, directory, this.timings.requestTimeout, {
+        run: (call) => this.run(call),
+        onHolder: (clientId, call) => this.onHolder(clientId, call),
+        markInIndex: (conn, write) => this.markInIndex(conn, write),
+        indexWriteFailed: (what, error) => this.indexWriteFailed(what, error),
+        failed: (error) => this.failed(error),
+        generation: () => this.liveness.currentGeneration,
+      });
+    }
     const holderResume = this.history && {
       head: async (target: TargetRef) => (await this.history!.heads([target]))[0],
-      adopt: (clientId: string, hash: string, _next: string, by: string) => this.handOver(clientId, hash, by),
-      release: (clientId: string, by: string) => this.releaseHere(clientId, by),
+      adopt: (clientId: string, hash: string, _next: string, by: string) => this.handOver!.offer(clientId, hash, by),
+      release: (clientId: string, by: string) => this.handOver!.releaseOffered(clientId, by),
       delivered: (key: string) => this.delivered.get(key),
     };
     this.holder = new HolderWrites(
@@ -309,7 +333,7 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   async sendToClients(clientIds: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult> {
-    if (this.history) return this.sendToClientsRecorded(clientIds, message, exclude, this.history);
+    if (this.recordedSends) return this.recordedSends.toClients(clientIds, message, exclude);
     const byNode = new Map<string, string[]>();
     const mine: string[] = [];
     for (const id of new Set(clientIds)) {
@@ -334,7 +358,7 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   async sendToUids(uids: string[], message: EncodedMessage): Promise<SendResult> {
-    if (this.history) return this.sendToTargetsRecorded(uids.map((name) => ({ kind: 'uid', name })), message, null, this.history);
+    if (this.recordedSends) return this.recordedSends.toTargets(uids.map((name) => ({ kind: 'uid', name })), message, null);
     const unique = [...new Set(uids)];
     const local = this.local.deliverToUids(unique, message);
     const payload = this.messaging.encodePush(message);
@@ -348,7 +372,7 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   async sendToGroups(groups: string[], message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult> {
-    if (this.history) return this.sendToGroupsRecorded([...new Set(groups)], message, exclude, this.history);
+    if (this.recordedSends) return this.recordedSends.toGroups([...new Set(groups)], message, exclude);
     const unique = [...new Set(groups)];
     const local = this.local.deliverToGroups(unique, message, exclude);
     const excluded = exclude ? [...exclude] : [];
@@ -372,145 +396,11 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   async sendToAll(message: EncodedMessage, exclude: ReadonlySet<string> | null): Promise<SendResult> {
-    if (this.history) return this.sendToTargetsRecorded([{ kind: 'all' }], message, exclude, this.history);
+    if (this.recordedSends) return this.recordedSends.toTargets([{ kind: 'all' }], message, exclude);
     const local = this.local.deliverToAll(message, exclude);
     const excluded = exclude ? [...exclude] : [];
     const payload = this.messaging.encodePush(message, { x: excluded });
     return this.fanout(local, () => this.transport.publishToAll(payload, excluded));
-  }
-
-  // ---- send with history (resume on) ---------------------------------------------------------------------------
-  // A push is written at once to this node's plain connections; every resumable connection, here or elsewhere, gets it
-  // from the target's channel, where the backend publishes it with its history offset in the step that records it,
-  // so that pushes to one target reach every node in the order of their offsets (the order a replay keeps too).
-
-  /** Sends to uids (each its own history) or to everyone. */
-  private async sendToTargetsRecorded(
-    targets: Exclude<TargetRef, { kind: 'client' | 'group' }>[],
-    message: EncodedMessage,
-    exclude: ReadonlySet<string> | null,
-    history: ClusterHistory,
-  ): Promise<SendResult> {
-    const plain = message.forAudience('plain');
-    const excluded = exclude ? [...exclude] : [];
-    const parts = [...new Map(targets.map((t) => [targetKey(t), t])).values()].map((target) => {
-      const local =
-        target.kind === 'all' ? this.local.deliverToAll(plain, exclude) : this.local.deliverToUids([target.name], plain);
-      const recorded = this.recorded(message, { x: excluded });
-      return { local, remote: history.publishToTarget(target, recorded, excluded, null) };
-    });
-    return this.countRecorded(parts);
-  }
-
-  /** Sends to groups: to one like a uid; to several, once per connection, through the first group it is in. */
-  private async sendToGroupsRecorded(
-    groups: string[],
-    message: EncodedMessage,
-    exclude: ReadonlySet<string> | null,
-    history: ClusterHistory,
-  ): Promise<SendResult> {
-    const plain = message.forAudience('plain');
-    const excluded = exclude ? [...exclude] : [];
-    if (groups.length === 1) {
-      const local = this.local.deliverToGroups(groups, plain, exclude);
-      const target: TargetRef = { kind: 'group', name: groups[0] };
-      const recorded = this.recorded(message, { x: excluded });
-      return this.countRecorded([{ local, remote: history.publishToTarget(target, recorded, excluded, null) }]);
-    }
-    const local = this.local.deliverToGroups(groups, plain, exclude);
-    // A connection in two of the groups counts once: the members are read and de-duplicated (each group's own count
-    // would count it twice); then each group that has members records the push and its channel carries it.
-    const remote = this.run(async () => {
-      const { count, nonEmpty } = await this.countMembers(groups, exclude);
-      if (nonEmpty.length === 0) return count;
-      const recorded = this.recorded(message, { x: excluded, t: nonEmpty });
-      await Promise.all(nonEmpty.map((name) => history.publishToTarget({ kind: 'group', name }, recorded, excluded, nonEmpty)));
-      return count;
-    });
-    return this.countRecorded([{ local, remote }]);
-  }
-
-  /** Sends to client_ids: each resumable one's own history gets it, on the slot of the node that holds it. */
-  private async sendToClientsRecorded(
-    clientIds: string[],
-    message: EncodedMessage,
-    exclude: ReadonlySet<string> | null,
-    history: ClusterHistory,
-  ): Promise<SendResult> {
-    const byNode = new Map<string, string[]>();
-    for (const id of new Set(clientIds)) {
-      if (exclude?.has(id)) continue;
-      const node = nodeIdOf(id);
-      const ids = byNode.get(node);
-      if (ids) ids.push(id);
-      else byNode.set(node, [id]);
-    }
-    const mine = byNode.get(this.nodeId) ?? [];
-    const local = this.local.deliverToClients(mine, message.forAudience('plain'), null);
-    // This node's plain connections have it now; only its resumable ones need their histories (and the ordered
-    // stream): with none, the send stays local, and goes on while the backend is away.
-    if (mine.length && !mine.some((id) => this.local.get(id)?.resume)) byNode.delete(this.nodeId);
-    const parts = [...byNode].map(([node, ids]) => ({
-      local: node === this.nodeId ? local : NOTHING_HERE,
-      remote: history.publishToClients(node, this.recorded(message, { c: ids }), ids),
-    }));
-    if (!byNode.has(this.nodeId)) parts.push({ local, remote: Promise.resolve(LOCAL_ONLY) });
-    return this.countRecorded(parts);
-  }
-
-  /**
-   * The members of several groups (each once) and the dropped ones among them, minus the excluded ones, and the
-   * groups that have members, in their order.
-   */
-  private async countMembers(
-    groups: string[],
-    exclude: ReadonlySet<string> | null,
-  ): Promise<{ count: RecordedCount; nonEmpty: string[] }> {
-    const [members, dropped] = await Promise.all([
-      this.directory.getClientIdsByGroups(groups),
-      this.directory.getDroppedByGroups!(groups),
-    ]);
-    const all = new Set(members.flat());
-    const held = new Set(dropped.flat());
-    for (const id of exclude ?? []) {
-      all.delete(id);
-      held.delete(id);
-    }
-    const nonEmpty = groups.filter((_, i) => members[i].length > 0);
-    return { count: { count: all.size, held: held.size }, nonEmpty };
-  }
-
-  /**
-   * What a recorded send did: here, the plain connections it was written to; elsewhere (and the resumable ones here,
-   * which the target's channel reaches), the attached members the index counts; and held, the dropped ones. A target
-   * whose backend failed does not hide the others: the 503 carries what went out.
-   */
-  private async countRecorded(parts: { local: LocalDelivery; remote: Promise<RecordedCount> }[]): Promise<SendResult> {
-    const results = await Promise.allSettled(parts.map((part) => part.remote));
-    let delivered = 0;
-    let held = 0;
-    let failure: unknown;
-    for (let i = 0; i < parts.length; i++) {
-      const here = await parts[i].local.count;
-      delivered += here.delivered;
-      const result = results[i];
-      if (result.status === 'rejected') {
-        failure ??= result.reason;
-        continue;
-      }
-      const plainHere = parts[i].local.members - here.deferred;
-      delivered += Math.max(0, result.value.count - result.value.held - plainHere);
-      held += result.value.held;
-    }
-    if (failure === undefined) return { delivered, held };
-    this.failed(failure);
-    throw this.unavailable(failure, delivered, parts.length > 1);
-  }
-
-  /** The push as a recorded publish carries it: this node's header (open, for the offset) and the payload. */
-  private recorded(message: EncodedMessage, extra: PushExtra): RecordedMessage {
-    const flags = message.binary ? 'b' : message.json ? 'j' : '';
-    return { head: openClusterHeader(this.nodeId, this.messaging.pushBody(message, extra)), body: message.data, flags };
   }
 
   // ---- bind ----------------------------------------------------------------------------------------------------
@@ -812,10 +702,8 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   // ---- resume and recovery -------------------------------------------------------------------------------------
-  // A dropped resumable connection stays in the index, marked dropped (sends count it held), until its window ends.
-  // Its node keeps it in memory meanwhile and resumes it there with its client_id; another node takes it over through
-  // an `adopt` call to the holder, or, when the holder is gone (a restart, a crash), from the index itself, where the
-  // reaper keeps such records adoptable until their windows end. Either way it gets a new client_id there.
+  // A dropped resumable connection stays in the index, marked dropped (sends count it held), until its window ends;
+  // `HandOver` finds it when a resume token comes back.
 
   override get resumable(): boolean {
     return this.history !== null;
@@ -834,29 +722,8 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   override async adopt(clientId: string, presented: Buffer, next: Buffer): Promise<AdoptResult> {
-    if (!this.history) return { status: 'not_found' };
-    const node = nodeIdOf(clientId);
-    if (node === this.nodeId) return this.adoptHere(clientId, presented, next);
-    // Held by a live node: it hands the connection over (it alone writes its record). Gone: taken from the index.
-    if (await this.run(() => this.directory.isAlive(node))) {
-      const call: HolderCall = { fn: 'adopt', hash: presented.toString('hex'), next: next.toString('hex') };
-      const reply = (await this.onHolder(clientId, call)) as AdoptReply | false | null;
-      if (reply && typeof reply === 'object') {
-        if (reply.status === 'busy') throw this.busy(clientId);
-        if (reply.status !== 'ok') return { status: reply.status };
-        const since = new Map(reply.since.map(([key, offset]) => [key, offset === null ? null : parseOffset(offset)] as const));
-        const { uid, groups, session, historyLost } = reply;
-        return { status: 'moved', record: { clientId, uid, groups, session, since, historyLost } };
-      }
-    }
-    const taken = await this.run(() =>
-      this.directory.adopt!(node, clientId, presented.toString('hex'), this.nodeId, this.offerWindow),
-    );
-    if (taken.status === 'busy') throw this.busy(clientId);
-    if (taken.status !== 'ok') return { status: taken.status };
-    // A server restarted since it dropped: the histories it missed messages in may be gone.
-    const restarted = taken.generation !== '' && taken.generation !== this.liveness.currentGeneration;
-    return { status: 'moved', record: { ...taken.record, historyLost: taken.record.historyLost || restarted } };
+    if (!this.handOver) return { status: 'not_found' };
+    return this.handOver.adopt(clientId, presented, next);
   }
 
   override async reattach(conn: LocalConnection): Promise<void> {
@@ -871,13 +738,7 @@ export abstract class ClusterEngine extends PushEngine {
   }
 
   override async release(record: AdoptedRecord): Promise<void> {
-    const node = nodeIdOf(record.clientId);
-    const bindings = { clientId: record.clientId, uid: record.uid, groups: record.groups };
-    if (node !== this.nodeId && (await this.run(() => this.directory.isAlive(node)))) {
-      const released = await this.onHolder(record.clientId, { fn: 'release' }).catch(() => false);
-      if (released === true) return;
-    }
-    await this.run(() => this.directory.unregister(node, [bindings]));
+    await this.handOver?.release(record);
   }
 
   override async readHistory(reads: HistoryRead[]): Promise<HistoryReadResult[]> {
@@ -885,84 +746,10 @@ export abstract class ClusterEngine extends PushEngine {
     return this.run(() => this.history!.read(reads));
   }
 
-  /** A resume of a connection this node holds: it keeps its client_id. */
-  private adoptHere(clientId: string, presented: Buffer, next: Buffer): AdoptResult {
-    const conn = this.local.get(clientId);
-    const resume = conn?.resume;
-    if (!conn || !resume) return { status: 'not_found' };
-    if (!sameSecretHash(presented, resume.secretHash)) return { status: 'refused' };
-    if (resume.movedTo && Date.now() < resume.offerUntil) throw this.busy(clientId);
-    resume.movedTo = null; // an offer that lapsed: the connection is back here
-    resume.secretHash = next;
-    return { status: 'local', conn };
-  }
-
-  /**
-   * Another node's `adopt` call on a connection this node holds: offers it to that node (its bindings and where it
-   * joined its histories) for `offerWindow`, during which no other resume may take it (they are told to try again).
-   * The node that took it registers its own copy, then `release`s this one, which goes without a close event. If the
-   * release never comes (the reply was lost, that node failed), the offer lapses and the connection is resumable again
-   * with the same token: a hand-over never loses a connection. Its socket, if the server had not noticed it died, is
-   * replaced (4001) and the connection stays dropped meanwhile.
-   */
-  private async handOver(clientId: string, hash: string, by: string): Promise<AdoptReply> {
-    const conn = this.local.get(clientId);
-    const resume = conn?.resume;
-    if (!conn || !resume) return { status: 'not_found' };
-    if (!sameSecretHash(Buffer.from(hash, 'hex'), resume.secretHash)) return { status: 'refused' };
-    if (resume.movedTo && Date.now() < resume.offerUntil) return { status: 'busy' };
-    const offeredTo = by || 'elsewhere';
-    resume.movedTo = offeredTo;
-    resume.offerUntil = Date.now() + this.offerWindow;
-    if (!this.registry.isDetached(conn)) this.registry.close(conn, 4001, 'replaced');
-    await this.markInIndex(conn, (bindings) =>
-      this.directory.setMoved!(this.nodeId, bindings, offeredTo, resume.offerUntil),
-    ).catch((error: unknown) => this.indexWriteFailed('hand over', error));
-    return {
-      status: 'ok',
-      uid: conn.uid,
-      groups: [...conn.groups],
-      session: structuredClone(conn.session),
-      since: [...resume.since].map(([key, offset]) => [key, offset && formatOffset(offset)] as [string, string | null]),
-      historyLost: resume.historyLost,
-    };
-  }
-
-  /**
-   * Removes a connection this node offered to node `by`, which registered its own copy: here and from the index,
-   * without a close event. False when it was not offered to `by` (not at all, or since to another), or when the index
-   * could not be written (this node may be shutting down): the node it moved to then removes it itself.
-   */
-  private async releaseHere(clientId: string, by: string): Promise<boolean> {
-    const conn = this.local.get(clientId);
-    if (!conn?.resume?.movedTo || conn.resume.movedTo !== by) return false;
-    const info = this.local.remove(conn); // its window's timer goes with it
-    try {
-      await serialWrite(conn, () => this.directory.unregister(this.nodeId, [info]));
-      return true;
-    } catch (error) {
-      this.failed(error);
-      return false;
-    }
-  }
-
-  /**
-   * How long a connection offered to a resume on another node stays reserved for it: that node registers its copy and
-   * releases this one within a few round trips; if it does not (a lost reply, a failure), the offer lapses then.
-   */
-  private get offerWindow(): number {
-    return 2 * this.timings.requestTimeout;
-  }
-
-  /** The answer to a resume while another resume of the same connection is under way: the client tries again. */
-  private busy(clientId: string): PushEngineUnavailableError {
-    return new PushEngineUnavailableError(`connection ${clientId} is being resumed elsewhere: try again`);
-  }
-
   /** Runs a write to a resumable connection's index entries in its write turn; a missing entry schedules a resync. */
   private async markInIndex(
     conn: LocalConnection,
-    write: (bindings: { clientId: string; uid: string | null; groups: string[] }) => Promise<boolean>,
+    write: (bindings: ConnectionBindings) => Promise<boolean>,
   ): Promise<void> {
     await serialWrite(conn, async () => {
       if (!this.local.holds(conn)) return;
@@ -1067,11 +854,6 @@ export abstract class ClusterEngine extends PushEngine {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** The local part of a recorded send to another node's client_ids: nothing written here. */
-const NOTHING_HERE: LocalDelivery = { count: { delivered: 0, held: 0, deferred: 0 }, members: 0 };
-/** The remote part of a send to this node's plain client_ids only: nothing beyond what was written here. */
-const LOCAL_ONLY: RecordedCount = { count: 0, held: 0 };
 
 function recordOf(conn: LocalConnection): ConnectionRecord {
   const record: ConnectionRecord = {
