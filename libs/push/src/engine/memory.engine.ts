@@ -1,3 +1,4 @@
+import { PushEngineUnavailableError } from '../errors/push.errors';
 import type { HistoryRead, HistoryReadResult } from '../history/history.interface';
 import { MemoryHistory } from '../history/memory-history';
 import { targetKey, type TargetRef } from '../history/target-key';
@@ -5,7 +6,7 @@ import { createNodeId } from '../identity/client-id';
 import type { ClientInfo } from '../interfaces/client-info.interface';
 import type { PushSession } from '../interfaces/push-message.interface';
 import type { SendResult } from '../interfaces/send-result.interface';
-import type { LocalConnection } from '../local/local-connection';
+import { resuming, type LocalConnection } from '../local/local-connection';
 import type { LocalRegistry } from '../local/local-registry';
 import type { EncodedMessage } from '../message/encoded-message';
 import { withEntry } from '../resume/push-protocol';
@@ -186,11 +187,13 @@ export class MemoryEngine extends PushEngine {
   }
 
   /** One process: a resume always finds the connection here (it keeps its client_id), or nowhere. */
-  override async adopt(clientId: string, presented: Buffer, next: Buffer): Promise<AdoptResult> {
+  override async adopt(clientId: string, presented: Buffer): Promise<AdoptResult> {
     const conn = this.local.get(clientId);
     if (!conn?.resume) return { status: 'not_found' };
     if (!sameSecretHash(presented, conn.resume.secretHash)) return { status: 'refused' };
-    conn.resume.secretHash = next;
+    if (resuming(conn.resume)) {
+      throw new PushEngineUnavailableError(`connection ${clientId} is being resumed: try again`);
+    }
     return { status: 'local', conn };
   }
 

@@ -194,7 +194,8 @@ export abstract class PushEngine {
 
   /**
    * A resumable connection dropped earlier was resumed on this node with a new socket (`LocalRegistry.reattach`; it
-   * keeps its client_id, and its secret changed): make that known beyond this process if the engine spans several.
+   * keeps its client_id) and its welcome, with its new secret, was written: make that known beyond this process if the
+   * engine spans several.
    */
   async reattach(conn: LocalConnection): Promise<void> {
     void conn;
@@ -202,14 +203,15 @@ export abstract class PushEngine {
 
   /**
    * Finds the resumable connection `clientId` for a resume and checks that `presented` is the SHA-256 of its current
-   * secret. On this node it is taken (its secret becomes `next`, so a second resume with the same token is refused);
-   * on another it is offered to this one until `release` (a second resume meanwhile is told to try again, and one
-   * after the release finds nothing). Rejects with `PushEngineUnavailableError` when that cannot be decided now.
+   * secret. On this node it is returned as it is: the caller changes its secret when it writes the welcome (so the
+   * client's token stays good until it has the next one), and a second resume while one is under way
+   * (`resuming(conn.resume)`) must be answered with `PushEngineUnavailableError` (the client tries again). On another
+   * node it is offered to this one until `release` (a second resume meanwhile is told to try again, and one after
+   * the release finds nothing). Rejects with `PushEngineUnavailableError` when that cannot be decided now.
    */
-  async adopt(clientId: string, presented: Buffer, next: Buffer): Promise<AdoptResult> {
+  async adopt(clientId: string, presented: Buffer): Promise<AdoptResult> {
     void clientId;
     void presented;
-    void next;
     return { status: 'not_found' };
   }
 

@@ -5,6 +5,7 @@ import { parse as parseCookies } from 'cookie';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { InitialBinding, PushEngine } from '../engine/push.engine';
+import type { HistoryOffset } from '../history/history-offset';
 import { createClientId } from '../identity/client-id';
 import type { PushAuthResult } from '../interfaces/push-module-options.interface';
 import { isPlainObject } from '../util/deep-merge';
@@ -240,10 +241,20 @@ export class PushGatewayHost
       },
     );
     conn.registration = registration;
-    void registration.then((ok) => {
+    void registration.then(async (ok) => {
       conn.registration = ok;
       if (!ok || socket.readyState !== WebSocket.OPEN) return;
-      this.registry.write(conn, firstFrame());
+      if (conn.resume) {
+        // Its welcome comes first, then what was pushed to it since it was registered (collected meanwhile).
+        const resume = conn.resume;
+        const written = await this.registry.release(conn, socket, () => {
+          resume.issued = true;
+          this.registry.write(conn, firstFrame());
+        }, NO_REPLAY);
+        if (!written) return;
+      } else {
+        this.registry.write(conn, firstFrame());
+      }
       this.events.emit({
         type: 'connect',
         clientId: conn.id,
@@ -323,7 +334,8 @@ export class PushGatewayHost
       case 'gone':
         return;
       case 'dropped':
-        // Its socket closed before it was attached (its close event saw no connection): a drop like any other.
+        // Its socket closed before it was attached (its close event saw no connection, nor left the wheel): it ends.
+        this.wheel.delete(outcome.conn);
         return this.trackClose(this.onClose(outcome.conn, 1006));
       case 'resumed': {
         const { conn } = outcome;
@@ -374,6 +386,8 @@ export class PushGatewayHost
     // Whoever did not finish the handshake in time is cut, so the engine can remove its entries now.
     for (const conn of this.registry.connections()) this.registry.destroy(conn, 'shutdown', 1001);
     await Promise.race([this.closesHandled(), delay(this.options.shutdownTimeout)]);
+    // The dropped connections left to other nodes: their windows end there (or in the reaper), not on timers here.
+    for (const conn of this.registry.connections()) this.registry.stopWindow(conn);
   }
 
   private verifyUpgrade(info: UpgradeInfo, done: VerifyCallback): void {
@@ -525,8 +539,10 @@ export class PushGatewayHost
   private async onClose(conn: LocalConnection, code: number): Promise<void> {
     const registered = await conn.registration;
     // Offered to a resume on another node (its socket was replaced): dropped like any other until that node releases
-    // it, so that it can be resumed again if the offer lapses.
-    if (registered && (conn.resume?.movedTo || this.detachable(conn, code))) return this.detach(conn, code);
+    // it, so that it can be resumed again if the offer lapses. One whose client holds no token for it ends.
+    if (registered && conn.resume?.issued && (conn.resume.movedTo || this.detachable(conn, code))) {
+      return this.detach(conn, code);
+    }
     return this.finish(conn, conn.closedBy?.code ?? code, conn.closedBy?.reason ?? 'peer', registered);
   }
 
@@ -633,6 +649,9 @@ export class PushGatewayHost
 
 /** The hello timeout of a client that asks for the resumable protocol while resume is off. */
 const PUSH_HELLO_TIMEOUT = PUSH_DEFAULTS.resume.helloTimeout;
+
+/** A fresh connection's welcome replays nothing. */
+const NO_REPLAY: ReadonlyMap<string, HistoryOffset> = new Map();
 
 function refuse(done: VerifyCallback, status: number, code: string, message: string): void {
   const body = JSON.stringify({ statusCode: status, code, message });

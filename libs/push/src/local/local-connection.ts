@@ -29,8 +29,16 @@ export type ServerCloseReason =
  * none, so they cost nothing more.
  */
 export interface ResumeState {
-  /** SHA-256 of the secret of the token the client holds now. */
+  /**
+   * SHA-256 of the secret of the token the client holds now. A resume changes it when it writes the welcome that
+   * carries the next token, not before: a socket that dies before its welcome leaves the client's token good.
+   */
   secretHash: Buffer;
+  /**
+   * Whether the client was given a token for this connection (its welcome was written). One that was not (its socket
+   * closed first) cannot be resumed by anyone: a drop ends it instead of keeping it for the window.
+   */
+  issued: boolean;
   /**
    * Where the connection joined each of its targets' histories: history key → that history's head when it joined
    * (null: the target had no history then, so all of its current history came later). A replay never starts before
@@ -39,7 +47,10 @@ export interface ResumeState {
   since: Map<string, HistoryOffset | null>;
   /** While it is dropped and resumable: until when (ms); 0 while a socket is attached. */
   detachedUntil: number;
-  /** While a resume replays its history: the frames that arrived for it meanwhile, written after the replay. */
+  /**
+   * Until its welcome is written (a fresh connection's, or a resume's after its replay): the frames that arrived for
+   * it meanwhile, written after the welcome (at most `MAX_PENDING_RESUME_FRAMES`).
+   */
   pending: EncodedMessage[] | null;
   /**
    * The last offset of each history it was sent (history key → offset; after a resume, what its replay covered). A
@@ -61,6 +72,14 @@ export interface ResumeState {
   movedTo: string | null;
   /** Until when (ms) the offer to `movedTo` stands. */
   offerUntil: number;
+}
+
+/**
+ * Whether a resume of the connection is under way: on this node (its welcome not written yet), or offered to another
+ * node (until the offer lapses). Another resume meanwhile is told to try again.
+ */
+export function resuming(state: ResumeState): boolean {
+  return state.pending !== null || (state.movedTo !== null && Date.now() < state.offerUntil);
 }
 
 const EMPTY_SESSION: PushSession = Object.freeze({});

@@ -394,8 +394,9 @@ describe('LocalRegistry', () => {
     const envelope = (text: string, n: number, historyKey = key, historyEpoch = epoch) =>
       `{"type":"msg","key":"${historyKey}","off":"${historyEpoch}.${n}"}\n${text}`;
 
+    /** An established resumable connection: its welcome was written. */
     function makeResumable(conn: LocalConnection): void {
-      conn.resume = newResumeState().state;
+      conn.resume = { ...newResumeState().state, pending: null, issued: true };
     }
 
     function detach(conn: LocalConnection, ended: ServerCloseReason[] = []): void {
@@ -469,7 +470,7 @@ describe('LocalRegistry', () => {
         window: 60_000,
         resume: { resumed: true, recovered: true, previousClientId: conn.id },
       });
-      registry.release(conn, () => registry.write(conn, welcome), new Map([[key, { epoch, n: 2 }]]));
+      expect(await registry.release(conn, newPair.server, () => registry.write(conn, welcome), new Map([[key, { epoch, n: 2 }]]))).toBe(true);
       // A live copy that trails the history read is a duplicate too; the first one past the replay is not.
       expect(registry.deliver([conn], pushed('m2', 2))).toEqual({ delivered: 1, held: 0, deferred: 0 });
       registry.deliver([conn], pushed('m3', 3));
@@ -495,7 +496,7 @@ describe('LocalRegistry', () => {
       registry.reattach(conn, pairs[1].server);
       for (const n of [1, 2, 3]) registry.deliver([conn], pushed(`m${n}`, n));
       const welcome = () => registry.write(conn, EncodedMessage.encode({ type: 'welcome' }));
-      registry.release(conn, welcome, new Map([[key, { epoch, n: 2 }]]));
+      await registry.release(conn, pairs[1].server, welcome, new Map([[key, { epoch, n: 2 }]]));
       expect(await receivedBefore(pairs[1])).toEqual(['{"type":"welcome"}', envelope('m3', 3)]);
     });
 
@@ -506,7 +507,7 @@ describe('LocalRegistry', () => {
       registry.add(conn);
       detach(conn);
       registry.reattach(conn, pairs[1].server);
-      registry.release(conn, () => undefined, new Map([[key, { epoch, n: 5 }]]));
+      await registry.release(conn, pairs[1].server, () => undefined, new Map([[key, { epoch, n: 5 }]]));
       registry.deliver([conn], pushed('restarted', 1, key, 'aaaaaaaaaaaa'));
       expect(await receivedBefore(pairs[1])).toEqual([envelope('restarted', 1, key, 'aaaaaaaaaaaa')]);
     });

@@ -209,6 +209,18 @@ export class LocalRegistry {
     resume.expiry.unref();
   }
 
+  /**
+   * Stops the window of a detached connection without ending it: at shutdown, when its record outlives this process
+   * (another node adopts it, or the reaper removes it when its window ends), so nothing fires after the engine closed.
+   */
+  stopWindow(conn: LocalConnection): void {
+    const resume = conn.resume;
+    if (!resume || resume.detachedUntil === 0) return;
+    if (resume.expiry) clearTimeout(resume.expiry);
+    resume.expiry = null;
+    resume.end = null;
+  }
+
   /** Whether the connection is dropped and waiting to be resumed. */
   isDetached(conn: LocalConnection): boolean {
     return conn.resume !== null && conn.resume.detachedUntil !== 0;
@@ -246,27 +258,37 @@ export class LocalRegistry {
   }
 
   /**
-   * Ends a resume's replay: runs `replay` (which writes the welcome and the missed messages) in order with every
-   * delivery already queued, then the frames that arrived meanwhile, and from then on writes to the socket directly.
-   * `replayed` is how far the replay covered each history (history key → last offset): a frame at or before it is a
-   * duplicate and is dropped, whether it was collected meanwhile or arrives later (a live copy can trail the history
-   * read); one past the next is a gap (see `ResumeState.sent`).
+   * Ends a resumable connection's wait for its welcome (a fresh one's, or a resume's after its replay): runs `replay`
+   * (which writes the welcome, and a resume's missed messages) in order with every delivery already queued, then the
+   * frames that arrived meanwhile, and from then on writes to the socket directly. `replayed` is how far the replay
+   * covered each history (history key → last offset): a frame at or before it is a duplicate and is dropped, whether
+   * it was collected meanwhile or arrives later (a live copy can trail the history read); one past the next is a gap
+   * (see `ResumeState.sent`). Resolves to false, without running `replay`, when the connection no longer waits on
+   * `socket` (it closed, or another resume took it over meanwhile).
    */
-  release(conn: LocalConnection, replay: () => void, replayed: ReadonlyMap<string, HistoryOffset>): void {
-    this.inOrder(() => {
-      const resume = conn.resume;
-      if (!resume || resume.pending === null) return;
-      const pending = resume.pending;
-      resume.pending = null;
-      resume.sent = new Map(replayed);
-      replay();
-      for (const frame of pending) {
-        const step = this.inSequence(resume, frame.entry);
-        if (step === Sequence.Gap) return this.cutForGap(conn);
-        if (step === Sequence.Next) this.writeFrame(conn, frame); // envelopes already
-      }
-      this.writer.flush();
-    });
+  release(
+    conn: LocalConnection,
+    socket: WebSocket,
+    replay: () => void,
+    replayed: ReadonlyMap<string, HistoryOffset>,
+  ): Promise<boolean> {
+    return new Promise((done) =>
+      this.inOrder(() => {
+        const resume = conn.resume;
+        if (!resume || resume.pending === null || conn.socket !== socket || !this.holds(conn)) return done(false);
+        const pending = resume.pending;
+        resume.pending = null;
+        resume.sent = new Map(replayed);
+        replay();
+        done(true);
+        for (const frame of pending) {
+          const step = this.inSequence(resume, frame.entry);
+          if (step === Sequence.Gap) return this.cutForGap(conn);
+          if (step === Sequence.Next) this.writeFrame(conn, frame); // envelopes already
+        }
+        this.writer.flush();
+      }),
+    );
   }
 
   /**

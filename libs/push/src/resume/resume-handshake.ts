@@ -21,9 +21,15 @@ export type ResumeOutcome =
   | { kind: 'refused'; reason: ResumeRefusal }
   /** Undecidable now (the engine's backend is unavailable): the caller closes with 1013, the client keeps its token. */
   | { kind: 'retry'; message: string }
-  /** The new socket closed while the resume was being decided: nothing to answer (the token still works). */
+  /**
+   * The new socket closed before the welcome was written: nothing to answer. The client's token still works, unless
+   * the connection had already been released by the node it moved from (its copy here then ends, see `dropped`).
+   */
   | { kind: 'gone' }
-  /** The new socket closed once the connection was registered here: the caller treats it as a drop. */
+  /**
+   * The new socket closed once the connection was registered here, before anyone routed its close: the caller ends it
+   * (its client holds no token for it).
+   */
   | { kind: 'dropped'; conn: LocalConnection };
 
 /** Builds the welcome frame of a connection whose client holds `secret` from now on. */
@@ -34,9 +40,10 @@ export function newResumeState(): { state: ResumeState; secret: string } {
   const secret = createResumeSecret();
   const state: ResumeState = {
     secretHash: hashResumeSecret(secret),
+    issued: false,
     since: new Map(),
     detachedUntil: 0,
-    pending: null,
+    pending: [], // until its welcome is written
     historyLost: false,
     expiry: null,
     end: null,
@@ -83,29 +90,23 @@ export class ResumeHandshake {
     let conn: LocalConnection;
     let previousClientId = token.clientId;
     try {
-      const adopted = await this.engine.adopt(token.clientId, presented, hashResumeSecret(secret));
+      const adopted = await this.engine.adopt(token.clientId, presented);
       if (adopted.status === 'not_found' || adopted.status === 'refused') return this.refused(adopted.status);
       if (adopted.status === 'local') {
         conn = adopted.conn;
-        const closed = isClosed(socket);
-        if (closed || !this.sameUser(conn.uid, initial)) {
-          conn.resume!.secretHash = presented; // untouched: the token stays good for a later try
-          return closed ? { kind: 'gone' } : this.refused('refused');
-        }
+        if (isClosed(socket)) return { kind: 'gone' };
+        if (!this.sameUser(conn.uid, initial)) return this.refused('refused');
         this.replaceSocket(conn, socket);
         attach(conn, false);
-        await this.engine.reattach(conn);
       } else {
+        // Offered to this node until it releases the original: one it does not release (another user's login, a
+        // socket gone meanwhile) lapses, and stays resumable with the same token.
         const record = adopted.record;
         previousClientId = record.clientId;
-        // Taken: whatever happens now, the old connection ends here (a resume that another user's login refused, or
-        // whose socket is gone before it had a connection, cannot hand its new token to the client).
-        if (!this.sameUser(record.uid, initial) || isClosed(socket)) {
-          await this.engine.release(record);
-          return isClosed(socket) ? { kind: 'gone' } : this.refused('refused');
-        }
-        conn = this.adoptedConnection(record, socket, remoteAddress, secret);
-        await this.takeOver(conn, record);
+        if (!this.sameUser(record.uid, initial)) return this.refused('refused');
+        if (isClosed(socket)) return { kind: 'gone' };
+        conn = this.adoptedConnection(record, socket, remoteAddress);
+        if (!(await this.takeOver(conn, record, socket))) return { kind: 'gone' };
         attach(conn, true);
         if (isClosed(socket)) return { kind: 'dropped', conn };
       }
@@ -113,20 +114,29 @@ export class ResumeHandshake {
       if (error instanceof PushEngineUnavailableError) return { kind: 'retry', message: error.message };
       throw error;
     }
-    const recovered = await this.replay(conn, hello, previousClientId, secret);
+    const recovered = await this.replay(conn, socket, hello, previousClientId, secret);
+    if (recovered === null) return { kind: 'gone' };
+    // The index learns the new secret (and that it is attached again) once the client has it.
+    await this.engine.reattach(conn);
     this.metrics.resumes.succeeded++;
     if (!recovered) this.metrics.resumes.unrecovered++;
     return { kind: 'resumed', conn, previousClientId, recovered };
   }
 
   /**
-   * Registers the copy of a connection taken over from another node, then releases the original. If either fails,
-   * the copy goes again and the original's offer lapses: the client tries again with the same token.
+   * Registers the copy of a connection taken over from another node, then releases the original. If either fails, or
+   * the socket closed before the release, the copy goes again and the original's offer lapses: the client tries
+   * again with the same token. False when the socket closed first.
    */
-  private async takeOver(conn: LocalConnection, record: AdoptedRecord): Promise<void> {
+  private async takeOver(conn: LocalConnection, record: AdoptedRecord, socket: WebSocket): Promise<boolean> {
     try {
       await this.engine.register(conn, { uid: record.uid, groups: record.groups, session: record.session });
+      if (isClosed(socket)) {
+        await this.engine.unregister(conn);
+        return false;
+      }
       await this.engine.release(record);
+      return true;
     } catch (error) {
       await this.engine.unregister(conn).catch(() => this.registry.remove(conn));
       throw error;
@@ -142,33 +152,32 @@ export class ResumeHandshake {
     this.registry.reattach(conn, socket);
   }
 
-  /** A connection adopted from another node: a new client_id here, with where it joined each history. */
-  private adoptedConnection(
-    record: AdoptedRecord,
-    socket: WebSocket,
-    remoteAddress: string | undefined,
-    secret: string,
-  ): LocalConnection {
+  /**
+   * A connection adopted from another node: a new client_id here, with where it joined each history (its secret is
+   * set with its welcome).
+   */
+  private adoptedConnection(record: AdoptedRecord, socket: WebSocket, remoteAddress: string | undefined): LocalConnection {
     const conn = new LocalConnection(createClientId(this.engine.nodeId), socket, remoteAddress);
     const { state } = newResumeState();
-    state.secretHash = hashResumeSecret(secret);
     state.since = new Map(record.since);
     state.historyLost = record.historyLost;
-    state.pending = [];
     conn.resume = state;
     return conn;
   }
 
   /**
-   * Reads what the connection missed and writes the welcome, the missed messages and what arrived meanwhile. Returns
-   * whether the replay is complete. A history that cannot be read is reported as not recovered, never silently.
+   * Reads what the connection missed and writes the welcome (with the token of `secret`, its secret from then on), the
+   * missed messages and what arrived meanwhile. Returns whether the replay is complete; null when the socket closed
+   * before the welcome was written (the connection keeps the secret its client holds). A history that cannot be read
+   * is reported as not recovered, never silently.
    */
   private async replay(
     conn: LocalConnection,
+    socket: WebSocket,
     hello: HelloFrame,
     previousClientId: string,
     secret: string,
-  ): Promise<boolean> {
+  ): Promise<boolean | null> {
     const resume = conn.resume!;
     // Its old client_id's history: what was sent to it while it was away (a new one starts empty).
     const targets = connectionTargets(conn, previousClientId);
@@ -186,16 +195,20 @@ export class ResumeHandshake {
     const memberOf = new Set(targets.map(targetKey));
     const plan = planReplay(results, memberOf, previousClientId);
     const recovered = plan.complete && !resume.historyLost;
-    resume.historyLost = false; // reported now: the client reloads its state
-    this.metrics.resumes.replayedMessages += plan.frames.length;
-    this.registry.release(
+    const written = await this.registry.release(
       conn,
+      socket,
       () => {
+        resume.secretHash = hashResumeSecret(secret);
+        resume.issued = true;
+        resume.historyLost = false; // reported now: the client reloads its state
         this.registry.write(conn, this.welcome(conn, secret, { resumed: true, recovered, previousClientId }));
         for (const frame of plan.frames) this.registry.write(conn, frame);
       },
       plan.upTo,
     );
+    if (!written) return null;
+    this.metrics.resumes.replayedMessages += plan.frames.length;
     return recovered;
   }
 

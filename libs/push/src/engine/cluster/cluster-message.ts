@@ -25,9 +25,9 @@ export type HolderCall =
   | { fn: 'close'; destroy: boolean; final: boolean }
   /**
    * Hand it over to the calling node, which resumes it (resume on another node): `hash` is the SHA-256 (hex) of the
-   * secret its client presented, `next` the hash of its new secret. Answered with an `AdoptReply`.
+   * secret its client presented. Answered with an `AdoptReply`.
    */
-  | { fn: 'adopt'; hash: string; next: string }
+  | { fn: 'adopt'; hash: string }
   /** The connection handed over with `adopt` is registered on the calling node: remove it here, without a close event. */
   | { fn: 'release' };
 
@@ -185,7 +185,7 @@ function checkCall(call: unknown): string | null {
     case 'close':
       return typeof call.destroy === 'boolean' && typeof call.final === 'boolean' ? null : 'bad close';
     case 'adopt':
-      return typeof call.hash === 'string' && typeof call.next === 'string' ? null : 'bad adopt';
+      return typeof call.hash === 'string' ? null : 'bad adopt';
     case 'release':
       return null;
     default:

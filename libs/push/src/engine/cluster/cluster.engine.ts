@@ -181,7 +181,7 @@ export abstract class ClusterEngine extends PushEngine {
     }
     const holderResume = this.history && {
       head: async (target: TargetRef) => (await this.history!.heads([target]))[0],
-      adopt: (clientId: string, hash: string, _next: string, by: string) => this.handOver!.offer(clientId, hash, by),
+      adopt: (clientId: string, hash: string, by: string) => this.handOver!.offer(clientId, hash, by),
       release: (clientId: string, by: string) => this.handOver!.releaseOffered(clientId, by),
       delivered: (key: string) => this.delivered.get(key),
     };
@@ -721,19 +721,20 @@ export abstract class ClusterEngine extends PushEngine {
     );
   }
 
-  override async adopt(clientId: string, presented: Buffer, next: Buffer): Promise<AdoptResult> {
+  override async adopt(clientId: string, presented: Buffer): Promise<AdoptResult> {
     if (!this.handOver) return { status: 'not_found' };
-    return this.handOver.adopt(clientId, presented, next);
+    return this.handOver.adopt(clientId, presented);
   }
 
   override async reattach(conn: LocalConnection): Promise<void> {
-    if (!this.history || !conn.resume) return;
-    const secret = conn.resume.secretHash.toString('hex');
-    // The resume itself is done (and its secret rotated): an index write that fails is left to the resync, which
-    // writes the connection whole from what this node holds.
+    const resume = conn.resume;
+    if (!this.history || !resume) return;
+    // The resume itself is done (its welcome written, its secret changed): an index write that fails is left to the
+    // resync, which writes the connection whole from what this node holds. In the connection's write turn, after a
+    // drop that came meanwhile (then it stays dropped, with its new secret).
     await this.markInIndex(conn, async (bindings) => {
-      const attached = await this.directory.setDetached!(this.nodeId, bindings, 0, '');
-      return attached && (await this.directory.setSecret!(this.nodeId, bindings, secret));
+      const attached = resume.detachedUntil !== 0 || (await this.directory.setDetached!(this.nodeId, bindings, 0, ''));
+      return attached && (await this.directory.setSecret!(this.nodeId, bindings, resume.secretHash.toString('hex')));
     }).catch((error: unknown) => this.indexWriteFailed('reattach', error));
   }
 

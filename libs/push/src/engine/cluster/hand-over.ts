@@ -2,7 +2,7 @@ import { PushEngineUnavailableError } from '../../errors/push.errors';
 import { formatOffset, parseOffset } from '../../history/history-offset';
 import { nodeIdOf } from '../../identity/client-id';
 import { serialWrite } from '../../local/connection-writes';
-import type { LocalConnection } from '../../local/local-connection';
+import { resuming, type LocalConnection } from '../../local/local-connection';
 import { sameSecretHash } from '../../resume/resume-token';
 import type { LocalNode } from '../local-node';
 import type { AdoptedRecord, AdoptResult } from '../push.engine';
@@ -47,11 +47,11 @@ export class HandOver {
   ) {}
 
   /** Finds the connection a resume token names: here, on its live holder, or in the index (holder gone). */
-  async adopt(clientId: string, presented: Buffer, next: Buffer): Promise<AdoptResult> {
+  async adopt(clientId: string, presented: Buffer): Promise<AdoptResult> {
     const node = nodeIdOf(clientId);
-    if (node === this.nodeId) return this.adoptHere(clientId, presented, next);
+    if (node === this.nodeId) return this.adoptHere(clientId, presented);
     if (await this.calls.run(() => this.directory.isAlive(node))) {
-      const call: HolderCall = { fn: 'adopt', hash: presented.toString('hex'), next: next.toString('hex') };
+      const call: HolderCall = { fn: 'adopt', hash: presented.toString('hex') };
       const reply = (await this.calls.onHolder(clientId, call)) as AdoptReply | false | null;
       if (reply && typeof reply === 'object') {
         if (reply.status === 'busy') throw this.busy(clientId);
@@ -92,7 +92,7 @@ export class HandOver {
     const resume = conn?.resume;
     if (!conn || !resume) return { status: 'not_found' };
     if (!sameSecretHash(Buffer.from(hash, 'hex'), resume.secretHash)) return { status: 'refused' };
-    if (resume.movedTo && Date.now() < resume.offerUntil) return { status: 'busy' };
+    if (resuming(resume)) return { status: 'busy' };
     const offeredTo = by || 'elsewhere';
     resume.movedTo = offeredTo;
     resume.offerUntil = Date.now() + this.offerWindow;
@@ -129,15 +129,16 @@ export class HandOver {
     }
   }
 
-  /** A resume of a connection this node holds: it keeps its client_id. */
-  private adoptHere(clientId: string, presented: Buffer, next: Buffer): AdoptResult {
+  /**
+   * A resume of a connection this node holds: it keeps its client_id (and its secret until its welcome is written).
+   */
+  private adoptHere(clientId: string, presented: Buffer): AdoptResult {
     const conn = this.local.get(clientId);
     const resume = conn?.resume;
     if (!conn || !resume) return { status: 'not_found' };
     if (!sameSecretHash(presented, resume.secretHash)) return { status: 'refused' };
-    if (resume.movedTo && Date.now() < resume.offerUntil) throw this.busy(clientId);
+    if (resuming(resume)) throw this.busy(clientId);
     resume.movedTo = null; // an offer that lapsed: the connection is back here
-    resume.secretHash = next;
     return { status: 'local', conn };
   }
 

@@ -22,7 +22,7 @@ export interface HolderResume {
   /** Where a target's history stands now (a connection joining it starts after that). */
   head(target: TargetRef): Promise<HistoryOffset | null>;
   /** Hands a resumable connection over to another node (an `adopt` call). */
-  adopt(clientId: string, hash: string, next: string, by: string): Promise<AdoptReply>;
+  adopt(clientId: string, hash: string, by: string): Promise<AdoptReply>;
   /** Removes a connection handed over to node `by` (its `release` call). */
   release(clientId: string, by: string): Promise<boolean>;
   /**
@@ -70,7 +70,7 @@ export class HolderWrites {
           this.local.close(clientId, call.final ? EncodedMessage.fromWire(body, binary) : null, call.destroy),
         );
       case 'adopt':
-        return this.resume ? this.resume.adopt(clientId, call.hash, call.next, from) : Promise.resolve({ status: 'not_found' });
+        return this.resume ? this.resume.adopt(clientId, call.hash, from) : Promise.resolve({ status: 'not_found' });
       case 'release':
         return this.resume ? this.resume.release(clientId, from) : Promise.resolve(false);
     }
