@@ -44,6 +44,7 @@ const RESUME_EVENTS = [
   'replaced',
   'expired',
   'bad_hello',
+  'over_limit',
   'replayed_message',
   'gap_resync',
 ];

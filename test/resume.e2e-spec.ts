@@ -205,4 +205,36 @@ describe('resume and recovery (memory engine)', () => {
       expect(await again.socket.next()).toMatch(/^\{"type":"msg","key":"g:g","off":"[0-9a-f]{12}\.1"\}\nstill here$/);
     });
   });
+
+  describe('the bound on dropped connections', () => {
+    /** Opens a raw socket on the resumable protocol, says hello, and drops it once it has its welcome. */
+    const openAndDrop = async () => {
+      const socket = await TestClient.open(t.wsUrl, {}, [PROTOCOL]);
+      sockets.push(socket);
+      socket.send(JSON.stringify({ type: 'hello' }));
+      const welcome = (await socket.next()) as { client_id: string };
+      const ended = Promise.race([
+        nextEvent('detach$', welcome.client_id).then(() => 'kept'),
+        nextEvent('close$', welcome.client_id).then(() => 'ended'),
+      ]);
+      socket.socket.terminate();
+      return ended;
+    };
+
+    it('keeps at most maxConnectionsPerAddress dropped connections per address: past it a drop ends at once, counted', async () => {
+      await start({ maxConnectionsPerAddress: 3 });
+      for (let i = 0; i < 3; i++) expect(await openAndDrop()).toBe('kept');
+      // Each socket closed, so the address may connect again; but its dropped connections are kept no more.
+      expect(await openAndDrop()).toBe('ended');
+      expect(t.push.getMetrics().resumes).toMatchObject({ detached: 3, overLimit: 1 });
+    });
+
+    it('keeps at most resume.maxDetached dropped connections in all', async () => {
+      await start({ resume: { maxDetached: 2 } });
+      for (let i = 0; i < 2; i++) expect(await openAndDrop()).toBe('kept');
+      expect(await openAndDrop()).toBe('ended');
+      expect(t.push.getMetrics().resumes).toMatchObject({ detached: 2, overLimit: 1 });
+    });
+  });
 });
+

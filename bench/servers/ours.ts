@@ -10,8 +10,8 @@
  * one redis-server of `--redis`.
  *
  * Heartbeat pings are moved out of the measuring windows (interval 10 min), like socket.io's in its server. With
- * resume on (the module's default), `resume.history.maxAge` is raised to `resume.window` + that heartbeat timeout, the
- * least the module accepts with such a timeout (a history's age bound only; counts and bytes still bound it).
+ * resume on (the module's default), the module's default `resume.history.maxAge` follows: `resume.window` + that
+ * heartbeat's timeout and interval (a history's age bound only; counts and bytes still bound it).
  *
  * SIGTERM stops it gracefully (`app.close()`, then exit 0): on the Redis engine with resume on, its resumable clients
  * are closed with 1012 and resume on another node (the resume storm).
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
       // The load generators open thousands of sockets from each of a few loopback addresses.
       maxConnectionsPerAddress: Infinity,
       ...extra,
-      resume: benchResume(extra, extra.heartbeat === false ? 0 : (extra.heartbeat?.timeout ?? heartbeat.timeout)),
+      resume: benchResume(extra),
     }),
     { logger: ['error', 'warn'] },
   );
@@ -141,14 +141,11 @@ async function main(): Promise<void> {
 }
 
 /**
- * The bench's resume options: the user's (`--options`), with `history.maxAge` at least `window` + the bench's heartbeat
- * timeout (the module refuses less), unless resume is off.
+ * The bench's resume options: the user's (`--options`). The module raises `history.maxAge` by default to what the
+ * window and the bench's long heartbeat need.
  */
-function benchResume(extra: PushModuleOptions, heartbeatTimeout: number): PushModuleOptions['resume'] {
-  if (extra.resume === false) return false;
-  const given = extra.resume ?? {};
-  const window = given.window ?? 120_000;
-  return { ...given, history: { maxAge: window + heartbeatTimeout, ...given.history } };
+function benchResume(extra: PushModuleOptions): PushModuleOptions['resume'] {
+  return extra.resume;
 }
 
 interface StreamArgs {

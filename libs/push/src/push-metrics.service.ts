@@ -107,6 +107,11 @@ export class PushMetrics {
     expired: 0,
     /** Clients on the resumable protocol closed with 1008: no hello in time, or a malformed one. */
     badHellos: 0,
+    /**
+     * Resumable connections that dropped while this process kept its most dropped connections (`resume.maxDetached`,
+     * or `maxConnectionsPerAddress` of their address): ended at once instead of kept for a resume.
+     */
+    overLimit: 0,
     /** Messages replayed to resuming connections. */
     replayedMessages: 0,
     /**

@@ -28,6 +28,7 @@ describe('resolvePushOptions', () => {
       resume: {
         window: 120_000,
         helloTimeout: 10_000,
+        maxDetached: 50_000,
         history: { maxCount: 1_000, maxBytes: 1_048_576, maxAge: 300_000, maxTotalBytes: 67_108_864 },
       },
     });
@@ -193,6 +194,33 @@ describe('resolvePushOptions', () => {
       expect(allowed).toBe(predicate);
       expect(allowed!('https://app.example.com')).toBe(true);
       expect(allowed!('https://example.org')).toBe(false);
+    });
+  });
+
+  describe('resume.history.maxAge', () => {
+    const maxAge = (options: Parameters<typeof resolvePushOptions>[0]) => {
+      const resume = resolvePushOptions(options).resume;
+      return resume ? resume.history.maxAge : null;
+    };
+
+    it('defaults to 5 min, or longer when the window needs it: window + heartbeat timeout + interval', () => {
+      expect(maxAge({})).toBe(300_000);
+      expect(maxAge({ resume: { window: 250_000 } })).toBe(250_000 + 60_000 + 25_000);
+      expect(maxAge({ resume: { window: 250_000 }, heartbeat: false })).toBe(300_000);
+      expect(maxAge({ resume: { window: 400_000 }, heartbeat: false })).toBe(400_000);
+    });
+
+    it('adds the time a Redis engine takes to find a killed node dead (nodeTtl + reapInterval)', () => {
+      const engine = { type: 'redis' as const, nodeTtl: 60_000, reapInterval: 15_000 };
+      expect(maxAge({ resume: { window: 250_000 }, engine })).toBe(250_000 + 85_000 + 75_000);
+      expect(maxAge({ resume: { window: 250_000 }, engine: { type: 'redis' } })).toBe(250_000 + 85_000 + 12_500);
+    });
+
+    it('refuses a maxAge shorter than that: a client could resume after its missed messages expired', () => {
+      expect(() => resolvePushOptions({ resume: { window: 120_000, history: { maxAge: 190_000 } } })).toThrow(
+        /resume\.history\.maxAge \(190000 ms\) must be at least .* = 205000 ms/,
+      );
+      expect(maxAge({ resume: { window: 120_000, history: { maxAge: 205_000 } } })).toBe(205_000);
     });
   });
 });

@@ -1,5 +1,6 @@
 import type { HistoryLimits } from './history/history.interface';
 import type { PushHeartbeatOptions, PushModuleOptions } from './interfaces/push-module-options.interface';
+import type { RedisEngineOptions } from './engine/redis/redis-engine.options';
 import { PUSH_DEFAULTS } from './push.constants';
 import { originMatcher } from './util/origin-matcher';
 
@@ -7,6 +8,7 @@ import { originMatcher } from './util/origin-matcher';
 export interface ResolvedResumeOptions {
   window: number;
   helloTimeout: number;
+  maxDetached: number;
   history: HistoryLimits;
 }
 
@@ -49,7 +51,7 @@ export function resolvePushOptions(options: PushModuleOptions = {}): ResolvedPus
     authenticateTimeout: options.authenticateTimeout ?? PUSH_DEFAULTS.authenticateTimeout,
     maxFanoutQueue: options.maxFanoutQueue ?? PUSH_DEFAULTS.maxFanoutQueue,
     nodeStatsInterval: options.nodeStatsInterval ?? PUSH_DEFAULTS.nodeStatsInterval,
-    resume: resolveResume(options.resume, heartbeat),
+    resume: resolveResume(options.resume, heartbeat, options.engine, options.maxConnections ?? PUSH_DEFAULTS.maxConnections),
   };
   positive('maxPayload', resolved.maxPayload);
   positive('maxBufferedBytes', resolved.maxBufferedBytes);
@@ -67,27 +69,46 @@ export function resolvePushOptions(options: PushModuleOptions = {}): ResolvedPus
 function resolveResume(
   resume: PushModuleOptions['resume'],
   heartbeat: PushHeartbeatOptions | false,
+  engine: PushModuleOptions['engine'],
+  maxConnections: number,
 ): ResolvedResumeOptions | false {
   if (resume === false) return false;
   const defaults = PUSH_DEFAULTS.resume;
+  const window = resume?.window ?? defaults.window;
+  positive('resume.window', window);
+  // The oldest message a resuming client can have missed: one sent just after its connection died unnoticed (found
+  // by the heartbeat within timeout + interval), or just after its node was killed (the connection becomes adoptable
+  // from the index once the node is found dead, within nodeTtl + reapInterval), then the whole window away. Its
+  // history must still hold it then: maxAge defaults to at least that, and a smaller one is refused.
+  const needed = window + (heartbeat ? heartbeat.timeout + heartbeat.interval : 0) + deadNodeDelay(engine);
   const resolved: ResolvedResumeOptions = {
-    window: resume?.window ?? defaults.window,
+    window,
     helloTimeout: resume?.helloTimeout ?? defaults.helloTimeout,
-    history: { ...defaults.history, ...stripUndefined(resume?.history ?? {}) },
+    maxDetached: resume?.maxDetached ?? maxConnections,
+    history: {
+      ...defaults.history,
+      maxAge: Math.max(defaults.history.maxAge, needed),
+      ...stripUndefined(resume?.history ?? {}),
+    },
   };
-  positive('resume.window', resolved.window);
   positive('resume.helloTimeout', resolved.helloTimeout);
+  if (resume?.maxDetached !== undefined) limit('resume.maxDetached', resume.maxDetached); // else maxConnections's check
   for (const [name, value] of Object.entries(resolved.history)) positive(`resume.history.${name}`, value);
-  // A client may miss a message sent while its connection was dying unnoticed (up to heartbeat.timeout), then stay
-  // away for the whole window: the history must still hold that message when it resumes.
-  const needed = resolved.window + (heartbeat ? heartbeat.timeout : 0);
   if (resolved.history.maxAge < needed) {
     throw new Error(
       `PushModule: resume.history.maxAge (${resolved.history.maxAge} ms) must be at least resume.window + ` +
-        `heartbeat.timeout (${needed} ms), or a client could resume after its missed messages expired`,
+        `heartbeat.timeout + heartbeat.interval (+ engine.nodeTtl + engine.reapInterval on Redis) = ${needed} ms, ` +
+        'or a client could resume after its missed messages expired',
     );
   }
   return resolved;
+}
+
+/** How long a cluster engine takes to find a killed node dead (its connections then become adoptable). */
+function deadNodeDelay(engine: PushModuleOptions['engine']): number {
+  if (!engine || !('type' in engine) || engine.type !== 'redis') return 0;
+  const { nodeTtl = 10_000, reapInterval } = engine as RedisEngineOptions;
+  return nodeTtl + (reapInterval ?? Math.max(50, Math.floor(nodeTtl / 4)));
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -541,7 +541,8 @@ export class PushGatewayHost
     // Offered to a resume on another node (its socket was replaced): dropped like any other until that node releases
     // it, so that it can be resumed again if the offer lapses. One whose client holds no token for it ends.
     if (registered && conn.resume?.issued && (conn.resume.movedTo || this.detachable(conn, code))) {
-      return this.detach(conn, code);
+      if (conn.resume.movedTo || this.roomToDetach(conn)) return this.detach(conn, code);
+      this.metrics.resumes.overLimit++;
     }
     return this.finish(conn, conn.closedBy?.code ?? code, conn.closedBy?.reason ?? 'peer', registered);
   }
@@ -556,6 +557,20 @@ export class PushGatewayHost
     if (reason === undefined) return code !== 1000 && code !== 1001;
     if (reason === 'shutdown') return this.engine.handsOverOnShutdown;
     return reason === 'heartbeat' || reason === 'slow-consumer' || reason === 'history-gap';
+  }
+
+  /**
+   * Whether this process may keep one more dropped connection: fewer than `resume.maxDetached` in all, and fewer than
+   * `maxConnectionsPerAddress` from its address (a client that opens and drops connections in a loop would otherwise
+   * pile them up for a whole window each).
+   */
+  private roomToDetach(conn: LocalConnection): boolean {
+    const resume = this.options.resume;
+    if (!resume) return false;
+    return (
+      this.registry.detachedCount < resume.maxDetached &&
+      this.registry.detachedFrom(conn.remoteAddress) < this.options.maxConnectionsPerAddress
+    );
   }
 
   /** Keeps a dropped resumable connection, with its bindings, for `resume.window`. */

@@ -29,8 +29,10 @@ export interface PushHistoryOptions {
   /** Payload bytes kept per target. Default 1 MiB. */
   maxBytes?: number;
   /**
-   * How long a message is kept, in ms. At least `window` + `heartbeat.timeout` (a client may miss a message sent
-   * while its connection was dying unnoticed, then stay away for the whole window). Default 300 000 (5 min).
+   * How long a message is kept, in ms. At least `window` + `heartbeat.timeout` + `heartbeat.interval`, plus
+   * `engine.nodeTtl` + `engine.reapInterval` on Redis (a client may miss a message sent while its connection was dying
+   * unnoticed, or just after its node was killed, then stay away for the whole window). Default 300 000 (5 min), or
+   * that when it is more.
    */
   maxAge?: number;
   /** Bytes all histories of one process may hold together (memory engine; Redis keeps them in Redis). Default 64 MiB. */
@@ -46,6 +48,12 @@ export interface PushResumeOptions {
   window?: number;
   /** How long a client on the resumable protocol may take to send its first frame (hello), in ms. Default 10 000. */
   helloTimeout?: number;
+  /**
+   * Dropped connections this process keeps for a resume at once (each keeps its bindings and a timer for the window);
+   * per client address, at most `maxConnectionsPerAddress` too. Past either, a drop ends the connection at once (a
+   * `close` event, counted in `resumes.overLimit`). Default `maxConnections`; `Infinity` switches it off.
+   */
+  maxDetached?: number;
   /** Bounds of the histories that recovery replays from. */
   history?: PushHistoryOptions;
 }

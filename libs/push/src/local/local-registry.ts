@@ -120,6 +120,9 @@ export class LocalRegistry {
   private membership: MembershipListener | null = null;
   /** Connections on the resumable protocol (attached or dropped): when none, engines keep no history. */
   private resumable = 0;
+  /** Dropped resumable connections kept for a resume, in all and per client address (what the gateway bounds). */
+  private detached = 0;
+  private readonly detachedByAddress = new Map<string, number>();
 
   constructor(
     private readonly limits: LocalRegistryLimits,
@@ -161,6 +164,16 @@ export class LocalRegistry {
     return this.resumable;
   }
 
+  /** Dropped resumable connections kept for a resume. */
+  get detachedCount(): number {
+    return this.detached;
+  }
+
+  /** Dropped resumable connections kept for a resume that connected from `address`. */
+  detachedFrom(address: string | undefined): number {
+    return this.detachedByAddress.get(address ?? '') ?? 0;
+  }
+
   /**
    * Sets the one listener told when a uid or group gains its first member or loses its last one on this node
    * (null to stop). It runs synchronously inside the change, so it sees every transition in order.
@@ -186,6 +199,7 @@ export class LocalRegistry {
       this.byId.delete(conn.id);
       if (conn.resume) {
         this.resumable--;
+        if (conn.resume.detachedUntil !== 0) this.countDetached(conn, -1);
         if (conn.resume.expiry) clearTimeout(conn.resume.expiry);
         conn.resume.expiry = null;
       }
@@ -201,6 +215,7 @@ export class LocalRegistry {
   detach(conn: LocalConnection, until: number, end: (reason: ServerCloseReason) => void): void {
     const resume = conn.resume;
     if (!resume || !this.holds(conn)) return;
+    if (resume.detachedUntil === 0) this.countDetached(conn, 1);
     resume.detachedUntil = until;
     resume.pending = null;
     resume.end = end;
@@ -219,6 +234,14 @@ export class LocalRegistry {
     if (resume.expiry) clearTimeout(resume.expiry);
     resume.expiry = null;
     resume.end = null;
+  }
+
+  private countDetached(conn: LocalConnection, delta: 1 | -1): void {
+    this.detached += delta;
+    const address = conn.remoteAddress ?? '';
+    const left = (this.detachedByAddress.get(address) ?? 0) + delta;
+    if (left > 0) this.detachedByAddress.set(address, left);
+    else this.detachedByAddress.delete(address);
   }
 
   /** Whether the connection is dropped and waiting to be resumed. */
@@ -248,6 +271,7 @@ export class LocalRegistry {
     if (resume.expiry) clearTimeout(resume.expiry);
     resume.expiry = null;
     resume.end = null;
+    if (resume.detachedUntil !== 0 && this.holds(conn)) this.countDetached(conn, -1);
     resume.detachedUntil = 0;
     resume.pending = [];
     resume.sent = null;

@@ -52,6 +52,7 @@ const RESUME_EVENTS = {
   replaced: 'replaced',
   expired: 'expired',
   badHellos: 'bad_hello',
+  overLimit: 'over_limit',
   replayedMessages: 'replayed_message',
   gaps: 'gap_resync',
 } as const satisfies Record<keyof PushMetrics['resumes'], string>;
