@@ -45,10 +45,13 @@ interface Client {
 
 const SEQ_KEY = Buffer.from('"seq":');
 
-/** The `seq` field of a bench message (a raw frame or socket.io's parsed object), or -1. */
-function seqOf(data: unknown): number {
+/**
+ * The `seq` field of a bench message (a raw frame or socket.io's parsed object), or -1. `from`: where the payload
+ * starts in a raw frame (after the header of the resumable protocol).
+ */
+function seqOf(data: unknown, from = 0): number {
   if (Buffer.isBuffer(data)) {
-    let i = data.indexOf(SEQ_KEY);
+    let i = data.indexOf(SEQ_KEY, from);
     if (i < 0) return -1;
     let seq = 0;
     for (i += SEQ_KEY.length; i < data.length && data[i] >= 48 && data[i] <= 57; i++) seq = seq * 10 + data[i] - 48;
@@ -80,10 +83,10 @@ const counting = {
   wall0: 0,
 };
 
-function record(client: Client, data: unknown): void {
+function record(client: Client, data: unknown, from = 0): void {
   const now = nowMs();
   client.received++;
-  const seq = seqOf(data);
+  const seq = seqOf(data, from);
   if (seq >= 0) {
     if (seq <= client.lastSeq) outOfOrder++;
     client.lastSeq = seq;
@@ -93,7 +96,9 @@ function record(client: Client, data: unknown): void {
   if (c.firstAt === 0) c.firstAt = now;
   c.lastAt = now;
   if (c.latency) {
-    const msg = (Buffer.isBuffer(data) || typeof data === 'string' ? JSON.parse(String(data)) : data) as {
+    const msg = (
+      Buffer.isBuffer(data) ? JSON.parse(data.toString('utf8', from)) : typeof data === 'string' ? JSON.parse(data) : data
+    ) as {
       t?: unknown;
       data?: { t?: unknown };
     };
@@ -114,16 +119,19 @@ function record(client: Client, data: unknown): void {
   }
 }
 
-/** Whether a frame of the resumable protocol is a message (not a control frame). */
+/**
+ * Whether a frame of the resumable protocol is a message (not a control frame): its header starts `{"type":"msg"`
+ * (the server writes `type` first), so bytes 9…12 tell (`{"type":"hb"}`, `"welcome"` and `"error"` differ there).
+ */
 function isMessageFrame(data: Buffer): boolean {
-  return data.length > MSG_HEADER.length && data.compare(MSG_HEADER, 0, MSG_HEADER.length, 0, MSG_HEADER.length) === 0;
+  return data.length > MSG_HEADER.length && data[9] === 0x6d && data[10] === 0x73 && data[11] === 0x67 && data[12] === 0x22 && data[0] === 0x7b;
 }
 
 /** A message frame of the resumable protocol: its payload is counted like a plain frame; control frames are skipped. */
 function recordEnveloped(client: Client, data: Buffer): void {
   if (!isMessageFrame(data)) return;
-  const nl = data.indexOf(NEWLINE);
-  if (nl >= 0) record(client, data.subarray(nl + 1));
+  const nl = data.indexOf(NEWLINE, MSG_HEADER.length);
+  if (nl >= 0) record(client, data, nl + 1);
 }
 
 function openWs(kind: 'ours' | 'resume' | 'ws', url: string, uid: string, localAddress: string, timeoutMs: number): Promise<Client> {
@@ -263,8 +271,9 @@ interface StormClient extends Client {
   attemptAt: number;
   /** Counted in the storm: it was on the stopped node when the storm was armed. */
   armed: boolean;
-  /** Since the arm: sockets opened, when the last one closed, the first resumed welcome and how long its attempt took. */
+  /** Since the arm: sockets opened, when the first one closed, the first resumed welcome and how long its attempt took. */
   attempts: number;
+  firstAttemptAt: number;
   closedAt: number;
   resumedAt: number;
   welcomeMs: number;
@@ -309,6 +318,7 @@ function stormConnect(c: StormClient, onReady?: (error: Error | null) => void): 
   c.url = url;
   c.attemptAt = nowMs();
   c.attempts++;
+  if (c.firstAttemptAt === 0) c.firstAttemptAt = c.attemptAt;
   const ws = new WebSocket(`${url}?uid=${encodeURIComponent(c.uid)}`, PUSH_PROTOCOL, {
     localAddress: c.localAddress,
     perMessageDeflate: false,
@@ -345,7 +355,7 @@ function stormConnect(c: StormClient, onReady?: (error: Error | null) => void): 
       onReady = undefined;
       return;
     }
-    c.closedAt = nowMs();
+    if (c.closedAt === 0) c.closedAt = nowMs(); // the first since the arm: the 1012 of the stopped node
     storm.closeCodes[code] = (storm.closeCodes[code] ?? 0) + 1;
     if (closing) return;
     if (!welcomed && code !== 1012 && code !== 1013) sample(`${c.uid}: closed with ${code} before its welcome from ${url}`);
@@ -439,6 +449,7 @@ function openStorm(url: string, uid: string, localAddress: string, timeoutMs: nu
     attemptAt: 0,
     armed: false,
     attempts: 0,
+    firstAttemptAt: 0,
     closedAt: 0,
     resumedAt: 0,
     welcomeMs: 0,
@@ -597,6 +608,7 @@ serve({
     for (const c of stormClients) {
       c.armed = c.url === url && !c.final;
       c.attempts = 0;
+      c.firstAttemptAt = 0;
       c.closedAt = 0;
       c.resumedAt = 0;
       c.welcomeMs = 0;
@@ -617,6 +629,9 @@ serve({
       resumedAt: armed.filter((c) => c.resumedAt > 0).map((c) => c.resumedAt),
       welcomeMs: armed.filter((c) => c.resumedAt > 0).map((c) => c.welcomeMs),
       attempts: armed.reduce((sum, c) => sum + c.attempts, 0),
+      /** Per armed client: when its first reconnect attempt opened its socket, and how many it took. */
+      firstAttemptAt: armed.map((c) => c.firstAttemptAt),
+      attemptsEach: armed.map((c) => c.attempts),
       resumes: storm.resumes,
       resumesOther: storm.resumesOther,
       rebinds: storm.rebinds,

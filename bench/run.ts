@@ -1,14 +1,18 @@
 /**
  * The bench orchestrator: `npm run bench` (full) / `npm run bench:quick` (smoke). See bench/README.md.
  *
- *   node dist-bench/bench/run.js [--quick] [--only=memory,broadcast,burst,http,cluster] [--servers=ours,ws,socketio]
+ *   node dist-bench/bench/run.js [--quick]
+ *        [--only=memory,broadcast,burst,http,cluster,recovery,memory-resume,resume-storm] [--servers=ours,ws,socketio]
  *        [--n=9000] [--repeats=3] [--sends=20] [--bytes=100] [--rates=500,1000,2000,4000] [--step-seconds=3]
  *        [--bisect=3] [--http-platforms=express,fastify[,fastify-fix]] [--cluster-masters=3] [--cluster-groups=16]
+ *        [--storm-groups=20] [--storm-rate=100] [--storm-group-share=0.3] [--storm-backoff-ms=1000] [--storm-profile=DIR]
  *        [--results=bench/results/results.jsonl] [--budget-min=40] [--ours-options='{"fanoutChunk":1024}'] [--verbose]
  *
  * Every server, load generator and sender is a child process of this one; all are killed when it exits, fails,
  * is interrupted or passes its time budget.
  */
+import { mkdirSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { median, parseArgs } from './lib/common';
 import { backgroundLoad } from './lib/cpu';
 import { killAllChildren } from './lib/ipc';
@@ -44,8 +48,10 @@ import {
 } from './scenarios/cluster';
 import { runFanout, type FanoutFigures } from './scenarios/fanout';
 import { runHttp, type HttpFigures } from './scenarios/http';
+import { runRecovery, type RecoveryFigures } from './scenarios/recovery';
+import { runStorm, type StormFigures } from './scenarios/storm';
 
-const SCENARIOS = ['memory', 'broadcast', 'burst', 'http', 'cluster'] as const;
+const SCENARIOS = ['memory', 'broadcast', 'burst', 'http', 'cluster', 'recovery', 'memory-resume', 'resume-storm'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function configFrom(args: Record<string, string>): BenchConfig {
@@ -65,6 +71,11 @@ function configFrom(args: Record<string, string>): BenchConfig {
         headlineRate: 1000,
         clusterMasters: 3,
         clusterGroups: 16,
+        stormGroups: 20,
+        stormRate: 100,
+        stormGroupShare: 0.3,
+        stormBackoffMs: 1000,
+        stormProfileDir: null,
         oursOptions: null,
         verbose: false,
       }
@@ -82,6 +93,11 @@ function configFrom(args: Record<string, string>): BenchConfig {
         headlineRate: 1000,
         clusterMasters: 3,
         clusterGroups: 16,
+        stormGroups: 20,
+        stormRate: 100,
+        stormGroupShare: 0.3,
+        stormBackoffMs: 1000,
+        stormProfileDir: null,
         oursOptions: null,
         verbose: false,
       };
@@ -100,6 +116,15 @@ function configFrom(args: Record<string, string>): BenchConfig {
   if (config.clusterMasters < 3) throw new Error('--cluster-masters must be at least 3 (redis-cli --cluster create needs 3)');
   config.clusterGroups = Math.round(num('cluster-groups', config.clusterGroups));
   config.p99LimitMs = num('p99-limit-ms', config.p99LimitMs);
+  config.stormGroups = Math.round(num('storm-groups', config.stormGroups));
+  config.stormRate = num('storm-rate', config.stormRate);
+  config.stormGroupShare = num('storm-group-share', config.stormGroupShare);
+  if (config.stormGroupShare > 1) throw new Error('--storm-group-share is a share (0 < share ≤ 1)');
+  config.stormBackoffMs = num('storm-backoff-ms', config.stormBackoffMs);
+  if (args['storm-profile']) {
+    config.stormProfileDir = resolvePath(args['storm-profile']);
+    mkdirSync(config.stormProfileDir, { recursive: true });
+  }
   if (args.rates) config.httpRates = args.rates.split(',').map(Number);
   if (config.httpRates.some((r) => !(r > 0))) throw new Error('--rates must be positive numbers');
   if (args.bisect !== undefined) {
@@ -187,6 +212,8 @@ async function main(): Promise<void> {
 
   // ---- fan-out: memory, broadcast, burst (one session per server and repeat) ----------------------------------
   const fanoutRuns: Partial<Record<Kind, FanoutFigures[]>> = {};
+  /** The same, by repeat (a failed session leaves a hole), for the memory-resume scenario. */
+  const fanoutByRep: Partial<Record<Kind, (FanoutFigures | undefined)[]>> = {};
   const fanoutErrors: { kind: Kind; rep: number; error: string }[] = [];
   const which = { memory: only.has('memory'), broadcast: only.has('broadcast'), burst: only.has('burst') };
   if (which.memory || which.broadcast || which.burst) {
@@ -197,6 +224,7 @@ async function main(): Promise<void> {
         try {
           const figures = await runFanout(config, kind, which);
           (fanoutRuns[kind] ??= []).push(figures);
+          (fanoutByRep[kind] ??= [])[rep] = figures;
           const parts: string[] = [];
           if (figures.memory) parts.push(`RSS ${fmt.fixed(2)(figures.memory.rssPerConnKiB)} KiB/conn`);
           if (figures.broadcast) {
@@ -497,6 +525,271 @@ async function main(): Promise<void> {
           { over_single: medians[key(b, v)].overSingle, over_one_redis: medians[key(b, v)].overOneRedis },
         ]),
       ),
+      errors,
+    });
+  }
+
+  // ---- burst with recovery on vs off (issue 10) -----------------------------------------------------------------
+  if (only.has('recovery')) {
+    section(
+      `recovery sessions: the burst (${config.sends} sends to "all") with resume on (clients on the resumable protocol) ` +
+        'and off (resume: false, plain clients), alternating which goes first',
+    );
+    const runs: RecoveryFigures[] = [];
+    const errors: { rep: number; error: string }[] = [];
+    for (let rep = 0; rep < config.repeats; rep++) {
+      const t = Date.now();
+      try {
+        const f = await runRecovery(config, rep);
+        runs.push(f);
+        const line = (b: RecoveryFigures['on']) => `${fmt.int(b.deliveriesPerSec)}/s ${fmt.fixed(3)(b.cpuUsPerDelivery)} µs CPU/delivery`;
+        console.log(
+          `${repLabel(rep)} recovery  on ${line(f.on)}; off ${line(f.off)}; on/off ${fmt.ratio(f.ratios.deliveriesPerSec)} ` +
+            `(${f.first} first) (${((Date.now() - t) / 1000).toFixed(1)} s)${contamination(f.foreignCores)}`,
+        );
+      } catch (error) {
+        failures++;
+        errors.push({ rep, error: errorText(error) });
+        console.log(`${repLabel(rep)} recovery  FAILED: ${errorText(error)}`);
+      }
+    }
+    const modes = ['on', 'off'] as const;
+    const pick = (b: RecoveryFigures['on']) => ({
+      deliveriesPerSec: b.deliveriesPerSec,
+      cpuUsPerDelivery: b.cpuUsPerDelivery,
+      durationMs: b.durationMs,
+      issuedMs: b.issuedMs,
+      loadgenCoreShare: median(b.loadgenCoreShare),
+      loadgenCpuUsPerDelivery: b.loadgenCpuUsPerDelivery,
+      foreignCores: b.foreignCores,
+    });
+    const byMode = { on: runs.map((f) => pick(f.on)), off: runs.map((f) => pick(f.off)) };
+    const result = compare(
+      [
+        { key: 'deliveriesPerSec', label: 'deliveries/s (until the last arrived)', better: 'higher', format: fmt.int },
+        { key: 'cpuUsPerDelivery', label: 'server CPU µs per delivery', better: 'lower', format: fmt.fixed(3) },
+        { key: 'loadgenCpuUsPerDelivery', label: 'load generators\' CPU µs per delivery (the clients)', better: 'lower', format: fmt.fixed(3) },
+      ],
+      byMode,
+      modes,
+      { on: 'resume on (resumable clients)', off: 'resume off (plain clients)' },
+      'on',
+    );
+    const title = `burst with recovery on vs off: ${config.n} clients in one group, ${config.sends} group sends of ~${config.bytes} B back to back`;
+    section(`${title}${config.repeats > 1 ? ` (median of ${config.repeats})` : ''}`);
+    console.log(result.table);
+    const perRepeat = runs.map((f) => fmt.ratio(f.ratios.deliveriesPerSec)).join(', ');
+    const medianRatio = median(runs.map((f) => f.ratios.deliveriesPerSec));
+    console.log(
+      `on ÷ off deliveries/s per repeat: ${perRepeat || '—'} (median ${fmt.ratio(medianRatio)}; target ≥ 0.80×). ` +
+        `Load generators' core use while receiving (median; near 1.00 = the clients set the pace): ` +
+        `on ${fmt.fixed(2)(median(byMode.on.map((r) => r.loadgenCoreShare)))}, off ${fmt.fixed(2)(median(byMode.off.map((r) => r.loadgenCoreShare)))}`,
+    );
+    appendResult(resultsPath, {
+      ...base,
+      scenario: 'recovery',
+      title,
+      params: {
+        n: config.n,
+        sends: config.sends,
+        bytes: config.bytes,
+        modes: { on: 'resume on (module default), clients on the resumable protocol', off: 'resume: false, plain clients' },
+      },
+      repeats: config.repeats,
+      servers: Object.fromEntries(modes.map((m) => [m, { median: result.medians[m], runs: runs.map((f) => f[m]) }])),
+      ratios: { ...result.ratios, on_over_off_per_repeat: runs.map((f) => f.ratios), on_over_off_median: medianRatio },
+      order: runs.map((f) => f.first),
+      errors,
+    });
+  }
+
+  // ---- idle memory with resume on (issue 10) ---------------------------------------------------------------------
+  if (only.has('memory-resume')) {
+    const refs = kinds.filter((k): k is 'ws' => k === 'ws');
+    section(
+      'memory-resume sessions: idle memory of our clients on the resumable protocol (resume on), against our plain ' +
+        `clients${refs.length ? ' and raw ws' : ''} (reused from the memory sessions of this run when they ran)`,
+    );
+    type Column = 'resume' | 'ours' | 'ws';
+    const columns: Column[] = ['resume', 'ours', ...refs];
+    const runs: Partial<Record<Column, Record<string, number>[]>> = {};
+    const reused: string[] = [];
+    const errors: { kind: Column; rep: number; error: string }[] = [];
+    const memoryOnly = { memory: true, broadcast: false, burst: false };
+    const pickMemory = (f: FanoutFigures): Record<string, number> => ({
+      rssPerConnKiB: f.memory!.rssPerConnKiB,
+      heapPerConnKiB: f.memory!.heapPerConnKiB,
+      externalPerConnKiB: f.memory!.externalPerConnKiB,
+      foreignCores: f.foreignCores,
+    });
+    for (let rep = 0; rep < config.repeats; rep++) {
+      for (const column of columns) {
+        const t = Date.now();
+        try {
+          let figures: FanoutFigures;
+          const earlier = column === 'resume' ? undefined : fanoutByRep[column]?.[rep];
+          if (earlier?.memory) {
+            figures = earlier;
+            reused.push(`${column} rep ${rep + 1}`);
+          } else if (column === 'resume') {
+            figures = await runFanout(config, 'ours', memoryOnly, { clients: 'resume' });
+          } else {
+            figures = await runFanout(config, column, memoryOnly);
+          }
+          (runs[column] ??= []).push(pickMemory(figures));
+          const label = column === 'resume' ? 'resumable' : column === 'ours' ? 'ours' : 'raw ws';
+          console.log(
+            `${repLabel(rep)} ${label.padEnd(9)} RSS ${fmt.fixed(2)(figures.memory!.rssPerConnKiB)} KiB/conn, heap ` +
+              `${fmt.fixed(2)(figures.memory!.heapPerConnKiB)} KiB/conn` +
+              (earlier?.memory ? ' (the memory session above)' : ` (${((Date.now() - t) / 1000).toFixed(1)} s)`) +
+              contamination(figures.foreignCores),
+          );
+        } catch (error) {
+          failures++;
+          errors.push({ kind: column, rep, error: errorText(error) });
+          console.log(`${repLabel(rep)} ${column.padEnd(9)} FAILED: ${errorText(error)}`);
+        }
+      }
+    }
+    const specs: MetricSpec[] = [
+      { key: 'rssPerConnKiB', label: 'server RSS per connection (KiB)', better: 'lower', format: fmt.fixed(2) },
+      { key: 'heapPerConnKiB', label: 'server heap used per connection (KiB)', better: 'lower', format: fmt.fixed(2) },
+    ];
+    const pairs: [Column, Column][] = [...refs.map((r): [Column, Column] => ['resume', r]), ['resume', 'ours']];
+    const result = compare(specs, runs, columns, { resume: 'ours (resumable)', ours: 'ours (plain)', ws: 'raw ws' }, 'resume', pairs);
+    const title = `idle memory with resume on: ${config.n} clients on the resumable protocol, bound to a uid and in two groups`;
+    section(`${title}${config.repeats > 1 ? ` (median of ${config.repeats})` : ''}`);
+    console.log(result.table);
+    const cost = (key: string, ref: Column) => result.medians.resume[key] / result.medians[ref][key];
+    console.log(
+      (refs.length
+        ? `the target's reading, resumable ÷ raw ws (cost; target ≤ 1.50×): RSS ${fmt.ratio(cost('rssPerConnKiB', 'ws'))}, ` +
+          `heap ${fmt.ratio(cost('heapPerConnKiB', 'ws'))}; `
+        : '') +
+        `resumable ÷ plain: RSS ${fmt.ratio(cost('rssPerConnKiB', 'ours'))}, heap ${fmt.ratio(cost('heapPerConnKiB', 'ours'))}. ` +
+        'Ratio columns above: how many times better (reference ÷ ours), as in the other tables',
+    );
+    appendResult(resultsPath, {
+      ...base,
+      scenario: 'memory-resume',
+      title,
+      params: { n: config.n, groupsPerClient: 2, reused },
+      repeats: config.repeats,
+      servers: Object.fromEntries(columns.map((k) => [k, { median: result.medians[k], runs: runs[k] ?? [] }])),
+      ratios: {
+        ...result.ratios,
+        ...(refs.length ? { cost_over_ws: { rss: cost('rssPerConnKiB', 'ws'), heap: cost('heapPerConnKiB', 'ws') } } : {}),
+        cost_over_plain: { rss: cost('rssPerConnKiB', 'ours'), heap: cost('heapPerConnKiB', 'ours') },
+      },
+      errors,
+    });
+  }
+
+  // ---- resume storm (issue 10) -------------------------------------------------------------------------------------
+  if (only.has('resume-storm')) {
+    section(
+      `resume storm sessions: ${config.n} clients on the resumable protocol over 2 gateway nodes (Redis engine), ` +
+        `${config.stormRate} msg/s from a push-only node to ${config.stormGroups} groups and the uids; one node stopped ` +
+        'gracefully (SIGTERM) and replaced, its clients resume on the other',
+    );
+    const runs: StormFigures[] = [];
+    const errors: { rep: number; error: string }[] = [];
+    for (let rep = 0; rep < config.repeats; rep++) {
+      const t = Date.now();
+      try {
+        const f = await runStorm(config, rep);
+        runs.push(f);
+        const broken = f.lost + f.duplicates + f.disorder + f.rebinds + f.notRecovered + f.finalCloses + f.resumesOther + f.stray;
+        console.log(
+          `${repLabel(rep)} storm     ${fmt.int(f.stormClients)} clients resumed: p50 ${fmt.int(f.resumeP50Ms)} p99 ${fmt.int(f.resumeP99Ms)} ` +
+            `all ${fmt.int(f.allResumedMs)} ms after the stop; ${fmt.fixed(2)(f.attemptsPerResume)} attempts each; lost ${f.lost}, ` +
+            `re-binds ${f.rebinds}; ${fmt.int(f.cpuUsPerResume)} µs CPU/resume vs ${fmt.int(f.freshCpuUsPerClient)} µs per fresh ` +
+            `connect+bind (${fmt.ratio(f.resumeOverFresh)}) (${((Date.now() - t) / 1000).toFixed(1)} s)${contamination(f.foreignCores)}`,
+        );
+        if (f.samples.length) console.log(`  first problems: ${f.samples.slice(0, 8).join(' | ')}`);
+        const warnings = Object.entries(f.warningsB).sort((x, y) => y[1] - x[1]);
+        if (warnings.length) console.log(`  surviving node's warnings: ${warnings.slice(0, 5).map(([text, count]) => `${count}× ${text}`).join(' | ')}`);
+        console.log(
+          `  first reconnect attempt before the stopped node exited (${fmt.int(f.shutdownMs)} ms after SIGTERM): ` +
+            `${f.beforeExit.clients} clients, ${f.beforeExit.retried} needed more than one attempt; after: ` +
+            `${f.afterExit.clients} clients, ${f.afterExit.retried} retried`,
+        );
+        if (broken > 0) {
+          failures++;
+          const why =
+            `resume storm checks failed: lost ${f.lost}, duplicates ${f.duplicates}, out of order ${f.disorder}, re-binds ${f.rebinds}, ` +
+            `not recovered ${f.notRecovered}, closed for good ${f.finalCloses}, resumes of clients not on the stopped node ` +
+            `${f.resumesOther}, stray ${f.stray}`;
+          errors.push({ rep, error: why });
+          console.log(`  FAILED: ${why}`);
+        }
+      } catch (error) {
+        failures++;
+        errors.push({ rep, error: errorText(error) });
+        console.log(`${repLabel(rep)} storm     FAILED: ${errorText(error)}`);
+      }
+    }
+    type Row = { key: keyof StormFigures; label: string; format: (v: number) => string; total?: boolean };
+    const rows: Row[] = [
+      { key: 'stormClients', label: 'clients on the stopped node (they resume on the other)', format: fmt.int },
+      { key: 'closeP50Ms', label: 'stop → 1012 close at the client, p50 (ms)', format: fmt.int },
+      { key: 'resumeP50Ms', label: 'stop → resumed (welcome resumed:true), p50 (ms)', format: fmt.int },
+      { key: 'resumeP99Ms', label: 'stop → resumed, p99 (ms)', format: fmt.int },
+      { key: 'allResumedMs', label: 'stop → every client resumed (ms)', format: fmt.int },
+      { key: 'attemptP50Ms', label: 'resume attempt: socket open → welcome, p50 (ms)', format: fmt.fixed(1) },
+      { key: 'attemptP99Ms', label: 'resume attempt: socket open → welcome, p99 (ms)', format: fmt.fixed(1) },
+      { key: 'attemptsPerResume', label: 'sockets opened per resumed client (1.00 = no retry)', format: fmt.fixed(2) },
+      { key: 'deferred', label: 'resumes answered 1013 (try again later)', format: fmt.int },
+      { key: 'accepted', label: 'messages sent and accepted (delivered + held > 0)', format: fmt.int },
+      { key: 'heldMessages', label: '  of which held for a dropped client', format: fmt.int },
+      { key: 'expectedDeliveries', label: 'deliveries expected (accepted × target clients)', format: fmt.int },
+      { key: 'lost', label: 'messages lost (must be 0; all repeats)', format: fmt.int, total: true },
+      { key: 'duplicates', label: 'duplicates + out of order (must be 0; all repeats)', format: fmt.int, total: true },
+      { key: 'rebinds', label: 're-binds (must be 0; all repeats)', format: fmt.int, total: true },
+      { key: 'notRecovered', label: 'resumed but not recovered (must be 0; all repeats)', format: fmt.int, total: true },
+      { key: 'maxDelayMs', label: 'longest send → receipt of a message (ms)', format: fmt.int },
+      { key: 'freshCpuUsPerClient', label: 'surviving node CPU µs per fresh connect + bind', format: fmt.int },
+      { key: 'cpuUsPerResume', label: 'surviving node CPU µs per resume (stream deliveries subtracted)', format: fmt.int },
+      { key: 'rawCpuUsPerResume', label: '  the same, nothing subtracted', format: fmt.int },
+      { key: 'resumeOverFresh', label: 'CPU per resume ÷ per fresh connect + bind', format: fmt.ratio },
+      { key: 'shutdownMs', label: 'stopped node: SIGTERM → exit (ms)', format: fmt.int },
+    ];
+    const value = (row: Row): number => {
+      const values = runs.map((f) => {
+        if (row.key === 'duplicates') return f.duplicates + f.disorder;
+        return f[row.key] as number;
+      });
+      return row.total ? values.reduce((a, b) => a + b, 0) : median(values);
+    };
+    const medians = Object.fromEntries(rows.map((row) => [row.key, value(row)]));
+    const title =
+      `resume storm: ${config.n} resumable clients over 2 gateway nodes (Redis engine), ${config.stormRate} msg/s, ` +
+      'one node stopped gracefully and replaced';
+    section(`${title}${config.repeats > 1 ? ` (median of ${config.repeats})` : ''}`);
+    console.log(renderTable(['metric', 'ours'], rows.map((row) => [row.label, row.format(medians[row.key])])));
+    console.log(
+      `stop = the orchestrator's SIGTERM to the node. Clients reconnect after the official client's backoff (first attempt ` +
+        `in [0, ${config.stormBackoffMs}) ms, full jitter), so the resume times include that wait. Messages: each to a random ` +
+        `uid (${Math.round((1 - config.stormGroupShare) * 100)} %) or one of ${config.stormGroups} groups, numbered per target; ` +
+        'a fresh connect + bind = hello → welcome (registered in Redis) + bindUid + joinGroup, B\'s own clients at the start.',
+    );
+    appendResult(resultsPath, {
+      ...base,
+      scenario: 'resume-storm',
+      title,
+      params: {
+        n: config.n,
+        gatewayNodes: 2,
+        pushOnlyNodes: 1,
+        stormGroups: config.stormGroups,
+        rate: config.stormRate,
+        groupShare: config.stormGroupShare,
+        backoffInitialMs: config.stormBackoffMs,
+        engine: 'redis (one redis-server)',
+      },
+      repeats: config.repeats,
+      servers: { ours: { median: medians, runs } },
+      ratios: { resume_over_fresh: medians.resumeOverFresh },
       errors,
     });
   }

@@ -28,6 +28,19 @@ export interface BenchConfig {
    * of the burst sends one message to each of them (`--cluster-groups`).
    */
   clusterGroups: number;
+  /** Resume storm: groups the clients are split over (`--storm-groups`; each client in one, by uid number mod G). */
+  stormGroups: number;
+  /** Resume storm: messages a second the push-only node sends (`--storm-rate`). */
+  stormRate: number;
+  /** Resume storm: share of those sent to a group, the rest to a uid (`--storm-group-share`). */
+  stormGroupShare: number;
+  /** Resume storm: the clients' first reconnect waits a random time in [0, this) ms (`--storm-backoff-ms`). */
+  stormBackoffMs: number;
+  /**
+   * Resume storm: a directory where the surviving node's CPU profiles are written (`--storm-profile=DIR`): its fresh
+   * connects + binds and the storm window, per repeat. Off by default (profiling costs a few % of CPU).
+   */
+  stormProfileDir: string | null;
   /** Extra `PushModule.forRoot` options (JSON) for our bench server, to compare settings. */
   oursOptions: string | null;
   verbose: boolean;

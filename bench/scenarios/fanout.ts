@@ -45,6 +45,8 @@ export interface BurstFigures {
   deliveries: number;
   /** Share of one core each load generator used while receiving (near 1 = the clients were the bottleneck). */
   loadgenCoreShare: number[];
+  /** CPU the load generators used while receiving, µs per delivery (all of them together). */
+  loadgenCpuUsPerDelivery: number;
 }
 
 export interface FanoutFigures {
@@ -141,6 +143,7 @@ export async function runFanout(config: BenchConfig, kind: Kind, which: FanoutSe
         issuedMs: d.send.issuedMs,
         deliveries,
         loadgenCoreShare: d.loadgenCpu.map((c) => c.cpuUs / 1000 / c.wallMs),
+        loadgenCpuUsPerDelivery: d.loadgenCpu.reduce((sum, c) => sum + c.cpuUs, 0) / deliveries,
       };
     }
     figures.foreignCores = session.foreignCores();

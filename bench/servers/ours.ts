@@ -20,10 +20,14 @@
  * (`storm-<uid number mod G>`); `resumeStats` (resumes this node saw, and the module's resume metrics); on the
  * push-only node, `streamStart {rate, uids, groups, groupShare}` pushes `rate` messages a second (open loop) to random
  * uids and storm groups, each target numbering its messages 1, 2, 3…, and `streamStop` says what was sent and what the
- * module accepted (`delivered + held > 0`).
+ * module accepted (`delivered + held > 0`); `profileStart` / `profileStop {path}` record a V8 CPU profile of this
+ * process (the storm's `--storm-profile`); `counters`: frames written so far (every frame to a socket: pushes, replays,
+ * welcomes), messages replayed and resumes.
  */
+import { writeFileSync } from 'node:fs';
+import { Session as InspectorSession } from 'node:inspector';
 import { performance } from 'node:perf_hooks';
-import { Module, type DynamicModule } from '@nestjs/common';
+import { ConsoleLogger, Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { PushEvents, PushModule, PushService, PushWsAdapter, type PushModuleOptions } from '../../libs/push/src';
@@ -54,6 +58,7 @@ async function main(): Promise<void> {
   // Extra module options to compare settings (`npm run bench -- --ours-options='{"fanoutChunk":1024}'`).
   const extra = args.options ? (JSON.parse(args.options) as PushModuleOptions) : {};
   const heartbeat = { interval: 600_000, timeout: 1_200_000 };
+  const logger = new CountingLogger();
   const app = await NestFactory.create<NestExpressApplication>(
     BenchModule.forRoot({
       engine,
@@ -64,7 +69,7 @@ async function main(): Promise<void> {
       ...extra,
       resume: benchResume(extra),
     }),
-    { logger: ['error', 'warn'] },
+    { logger },
   );
   app.useWebSocketAdapter(new PushWsAdapter(app));
   await app.listen(0, '127.0.0.1');
@@ -106,6 +111,7 @@ async function main(): Promise<void> {
     wanted.set(event.clientId, event.uid ?? '');
   });
   const stream = new Stream(push);
+  const profiler = new Profiler();
 
   startControl(gateway ? 'ours' : 'ours (push-only)', {
     clients: () => wanted.size,
@@ -120,8 +126,14 @@ async function main(): Promise<void> {
       });
       return entries.length;
     },
-    resumeStats: () => ({ ...resumes, clients: wanted.size, metrics: push.getMetrics().resumes }),
+    counters: () => {
+      const m = push.getMetrics();
+      return { framesDelivered: m.framesDelivered, replayedMessages: m.resumes.replayedMessages, resumes: m.resumes.succeeded };
+    },
+    resumeStats: () => ({ ...resumes, clients: wanted.size, metrics: push.getMetrics().resumes, warnings: Object.fromEntries(logger.warnings) }),
     streamStart: (args: StreamArgs) => stream.start(args),
+    profileStart: () => profiler.start(),
+    profileStop: ({ path }: { path: string }) => profiler.stop(path),
     streamStop: () => stream.stop(),
     groupCount: ({ group }) => push.getClientIdCountByGroup(group),
     send: async ({ group, groups, count, bytes }) => {
@@ -138,6 +150,55 @@ async function main(): Promise<void> {
   });
   const address = app.getHttpServer().address() as { port: number };
   announceReady(address.port);
+}
+
+/**
+ * Nest's console logger (errors and warnings only, as before), which also counts the warnings by their text with ids
+ * blanked out: why resumes were deferred (1013) shows in the resume storm's results.
+ */
+class CountingLogger extends ConsoleLogger {
+  readonly warnings = new Map<string, number>();
+
+  constructor() {
+    super();
+    this.setLogLevels(['error', 'warn']);
+  }
+
+  override warn(message: unknown, ...rest: unknown[]): void {
+    const key = String(message).replace(/[0-9A-Za-z_-]{16,}/g, '<id>').slice(0, 200);
+    this.warnings.set(key, (this.warnings.get(key) ?? 0) + 1);
+    super.warn(message, ...(rest as [string]));
+  }
+}
+
+/** A V8 CPU profile of this process (`--storm-profile`): started and stopped on command, written as a .cpuprofile. */
+class Profiler {
+  private session: InspectorSession | null = null;
+
+  private post(method: string, params?: object): Promise<any> {
+    return new Promise((resolve, reject) =>
+      this.session!.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
+    );
+  }
+
+  async start(): Promise<null> {
+    if (this.session) throw new Error('a profile is already running');
+    this.session = new InspectorSession();
+    this.session.connect();
+    await this.post('Profiler.enable');
+    await this.post('Profiler.setSamplingInterval', { interval: 200 });
+    await this.post('Profiler.start');
+    return null;
+  }
+
+  async stop(path: string): Promise<{ path: string }> {
+    if (!this.session) throw new Error('no profile is running');
+    const { profile } = (await this.post('Profiler.stop')) as { profile: unknown };
+    this.session.disconnect();
+    this.session = null;
+    writeFileSync(path, JSON.stringify(profile));
+    return { path };
+  }
 }
 
 /**
