@@ -500,6 +500,15 @@ describe('LocalRegistry', () => {
       expect(await receivedBefore(pairs[1])).toEqual(['{"type":"welcome"}', envelope('m3', 3)]);
     });
 
+    it("a fresh connection's welcome allocates no sequence map (created on its first message: memory per socket)", async () => {
+      const { conns, pairs } = await connect(1);
+      const [conn] = conns;
+      conn.resume = newResumeState().state; // waiting for its welcome
+      registry.add(conn);
+      expect(await registry.release(conn, pairs[0].server, () => undefined, new Map())).toBe(true);
+      expect(conn.resume.sent).toBeNull();
+    });
+
     it('treats a frame of another epoch of a replayed history as new', async () => {
       const { conns, pairs } = await connect(2);
       const [conn] = conns;

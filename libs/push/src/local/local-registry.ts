@@ -302,7 +302,7 @@ export class LocalRegistry {
         if (!resume || resume.pending === null || conn.socket !== socket || !this.holds(conn)) return done(false);
         const pending = resume.pending;
         resume.pending = null;
-        resume.sent = new Map(replayed);
+        resume.sent = replayed.size ? new Map(replayed) : null; // created on first use otherwise (memory per socket)
         replay();
         done(true);
         for (const frame of pending) {

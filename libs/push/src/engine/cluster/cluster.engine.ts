@@ -239,10 +239,11 @@ export abstract class ClusterEngine extends PushEngine {
     // A write-back still running would put connections back after the withdrawal below, for nobody to reap.
     await this.resync?.inProgress;
     this.registry?.onMembership(null);
-    this.messaging?.close('the push engine is shutting down');
     // Leave the index as if this node had never been: whatever is still held goes, then the node itself. Except, when
     // connections resume: the dropped ones stay (they resume on another node, which adopts them from the index), and
-    // the node is marked gone rather than forgotten, so that the reaper removes them once their windows end.
+    // the node is marked gone rather than forgotten, so that the reaper removes them once their windows end. Calls are
+    // answered until then: a resume elsewhere meanwhile is handed over at once, and once this node is gone from the
+    // index, others adopt from it without calling (rather than wait for a node that no longer listens).
     try {
       if (this.handsOverOnShutdown) {
         await this.withdrawAll((conn) => !this.registry.isDetached(conn));
@@ -254,6 +255,7 @@ export abstract class ClusterEngine extends PushEngine {
     } catch (error) {
       this.logger.warn(`could not remove this node's entries (the reaper will): ${(error as Error).message}`);
     }
+    this.messaging?.close('the push engine is shutting down');
     this.forgetNodeStats();
     await this.transport?.close();
     await this.disconnect();
