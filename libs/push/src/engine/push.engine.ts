@@ -224,6 +224,14 @@ export abstract class PushEngine {
     void record;
   }
 
+  /**
+   * The connection adopted as `record` will not be taken after all (another user's login, its socket closed, its copy
+   * could not be registered): nothing is released, the offer lapses, and this node may take it again meanwhile.
+   */
+  async forgo(record: AdoptedRecord): Promise<void> {
+    void record;
+  }
+
   /** Reads what a resuming connection missed, target by target (see `HistoryRead`). */
   async readHistory(reads: HistoryRead[]): Promise<HistoryReadResult[]> {
     return reads.map((read) => ({ key: read.key, epoch: null, after: 0, entries: [], complete: false }));

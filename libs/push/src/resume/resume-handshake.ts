@@ -103,8 +103,10 @@ export class ResumeHandshake {
         // socket gone meanwhile) lapses, and stays resumable with the same token.
         const record = adopted.record;
         previousClientId = record.clientId;
-        if (!this.sameUser(record.uid, initial)) return this.refused('refused');
-        if (isClosed(socket)) return { kind: 'gone' };
+        if (!this.sameUser(record.uid, initial) || isClosed(socket)) {
+          await this.engine.forgo(record);
+          return isClosed(socket) ? { kind: 'gone' } : this.refused('refused');
+        }
         conn = this.adoptedConnection(record, socket, remoteAddress);
         if (!(await this.takeOver(conn, record, socket))) return { kind: 'gone' };
         attach(conn, true);
@@ -133,12 +135,14 @@ export class ResumeHandshake {
       await this.engine.register(conn, { uid: record.uid, groups: record.groups, session: record.session });
       if (isClosed(socket)) {
         await this.engine.unregister(conn);
+        await this.engine.forgo(record);
         return false;
       }
       await this.engine.release(record);
       return true;
     } catch (error) {
       await this.engine.unregister(conn).catch(() => this.registry.remove(conn));
+      await this.engine.forgo(record);
       throw error;
     }
   }

@@ -744,6 +744,10 @@ export abstract class ClusterEngine extends PushEngine {
     await this.handOver?.release(record);
   }
 
+  override async forgo(record: AdoptedRecord): Promise<void> {
+    this.handOver?.forgo(record);
+  }
+
   override async readHistory(reads: HistoryRead[]): Promise<HistoryReadResult[]> {
     if (!this.history) return super.readHistory(reads);
     return this.run(() => this.history!.read(reads));

@@ -37,6 +37,12 @@ export interface HandOverCalls {
  * offer lapses and the client tries again with the same token; a second resume meanwhile is told to try again.
  */
 export class HandOver {
+  /**
+   * The connections this node is taking over from others (old client_id → until when its offer stands): one resume at
+   * a time per connection here, so that an offer to this node may be taken again once its earlier try is over.
+   */
+  private readonly taking = new Map<string, number>();
+
   constructor(
     private readonly nodeId: string,
     private readonly local: LocalNode,
@@ -50,6 +56,22 @@ export class HandOver {
   async adopt(clientId: string, presented: Buffer): Promise<AdoptResult> {
     const node = nodeIdOf(clientId);
     if (node === this.nodeId) return this.adoptHere(clientId, presented);
+    const now = Date.now();
+    if ((this.taking.get(clientId) ?? 0) > now) throw this.busy(clientId);
+    this.forgetLapsed(now);
+    this.taking.set(clientId, now + this.offerWindow);
+    try {
+      const result = await this.adoptFrom(node, clientId, presented);
+      if (result.status !== 'moved') this.taking.delete(clientId);
+      return result;
+    } catch (error) {
+      this.taking.delete(clientId);
+      throw error;
+    }
+  }
+
+  /** Takes a connection another node holds (it offers it) or left behind (the index offers it). */
+  private async adoptFrom(node: string, clientId: string, presented: Buffer): Promise<AdoptResult> {
     if (await this.calls.run(() => this.directory.isAlive(node))) {
       const call: HolderCall = { fn: 'adopt', hash: presented.toString('hex') };
       const reply = (await this.calls.onHolder(clientId, call)) as AdoptReply | false | null;
@@ -73,6 +95,7 @@ export class HandOver {
 
   /** Removes the original of a connection this node took over: through its live holder, or from the index. */
   async release(record: AdoptedRecord): Promise<void> {
+    this.taking.delete(record.clientId);
     const node = nodeIdOf(record.clientId);
     const bindings = { clientId: record.clientId, uid: record.uid, groups: record.groups };
     if (node !== this.nodeId && (await this.calls.run(() => this.directory.isAlive(node)))) {
@@ -80,6 +103,11 @@ export class HandOver {
       if (released === true) return;
     }
     await this.calls.run(() => this.directory.unregister(node, [bindings]));
+  }
+
+  /** A take-over this node gives up (see `PushEngine.forgo`): the offer stands until it lapses, for this node only. */
+  forgo(record: AdoptedRecord): void {
+    this.taking.delete(record.clientId);
   }
 
   /**
@@ -92,7 +120,8 @@ export class HandOver {
     const resume = conn?.resume;
     if (!conn || !resume) return { status: 'not_found' };
     if (!sameSecretHash(Buffer.from(hash, 'hex'), resume.secretHash)) return { status: 'refused' };
-    if (resuming(resume)) return { status: 'busy' };
+    // Offered to the same node again: its earlier try failed (a lost answer); it takes one connection at a time.
+    if (resume.pending !== null || (resuming(resume) && resume.movedTo !== by)) return { status: 'busy' };
     const offeredTo = by || 'elsewhere';
     resume.movedTo = offeredTo;
     resume.offerUntil = Date.now() + this.offerWindow;
@@ -140,6 +169,12 @@ export class HandOver {
     if (resuming(resume)) throw this.busy(clientId);
     resume.movedTo = null; // an offer that lapsed: the connection is back here
     return { status: 'local', conn };
+  }
+
+  /** Forgets take-overs whose offers lapsed (a resume that stopped between its adopt and its release). */
+  private forgetLapsed(now: number): void {
+    if (this.taking.size < 1024) return;
+    for (const [id, until] of this.taking) if (until <= now) this.taking.delete(id);
   }
 
   /**

@@ -434,7 +434,7 @@ return out`,
    * KEYS: connection hash, connection groups, node's deadlines, node's resumable set. ARGV: cid, SHA-256 of the
    * presented secret (hex), the node that takes it, now (ms), until when it is offered (ms). Takes a resumable
    * connection left by a node that is gone: checks the secret and the window, offers it to the taker (another taker
-   * meanwhile gets {'busy'}) and returns {'ok', uid, session, history lost?, generation, groups (JSON), since fields…};
+   * meanwhile gets {'busy'}; the same one may take it again, its earlier try having failed) and returns {'ok', uid, session, history lost?, generation, groups (JSON), since fields…};
    * {'not_found'} or {'refused'} otherwise.
    */
   pushAdopt: {
@@ -445,7 +445,7 @@ local deadline = redis.call('ZSCORE', KEYS[3], ARGV[1])
 if deadline and tonumber(deadline) < tonumber(ARGV[4]) then return {'not_found'} end
 local c = redis.call('HMGET', KEYS[1], 'rs', 'mv', 'mu', 'uid', 'session', 'hl', 'gen')
 if c[1] ~= ARGV[2] then return {'refused'} end
-if c[2] and tonumber(c[3] or '0') > tonumber(ARGV[4]) then return {'busy'} end
+if c[2] and c[2] ~= ARGV[3] and tonumber(c[3] or '0') > tonumber(ARGV[4]) then return {'busy'} end
 -- Offered to the taker, which removes it once its own connection is registered; if it never does, the offer lapses.
 redis.call('HSET', KEYS[1], 'mv', ARGV[3], 'mu', ARGV[5])
 local out = {'ok', c[4] or '', c[5] or '{}', c[6] or '', c[7] or '', cjson.encode(redis.call('SMEMBERS', KEYS[2]))}
