@@ -126,7 +126,9 @@ export class HandOver {
     resume.movedTo = offeredTo;
     resume.offerUntil = Date.now() + this.offerWindow;
     if (!this.local.registry.isDetached(conn)) this.local.registry.close(conn, 4001, 'replaced');
-    await this.calls
+    // Written in the connection's write turn, before the release that follows it; the answer does not wait for it (a
+    // stopping node writes thousands of drops at once, and a late answer is a resume told to try again).
+    void this.calls
       .markInIndex(conn, (bindings) => this.directory.setMoved!(this.nodeId, bindings, offeredTo, resume.offerUntil))
       .catch((error: unknown) => this.calls.indexWriteFailed('hand over', error));
     return {
