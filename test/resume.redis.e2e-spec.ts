@@ -117,6 +117,49 @@ describe('resume on the Redis engine', () => {
     expect(c.binds).toHaveLength(1);
   });
 
+  it('Redis restarted empty: a resume right after the node reconnects, before its liveness round, is told recovered: false', async () => {
+    const own = await RedisServer.start();
+    try {
+      // A liveness round every 15 s: none runs during the test, so only the reconnect can tell the node.
+      const a = await startApp({ engine: { ...engine(own.url), nodeTtl: 60_000 } });
+      apps.push(a);
+      proxy = await TcpProxy.start(Number(new URL(a.baseUrl).port));
+      let bound = false;
+      const c = new RecordingClient<Data>(`ws://127.0.0.1:${proxy.port}/ws`, {
+        bind: async (id) => {
+          await a.push.bindUid(id, 'ivy');
+          bound = true;
+        },
+        backoff: { initial: 50, max: 200 },
+      });
+      clients.push(c);
+      await c.until('bound', () => bound);
+      await a.push.sendToUid('ivy', { to: 'ivy', seq: 1 });
+      await c.received(1);
+      // The client's connection drops (the proxy closes it).
+      const detached = new Promise<void>((resolve) => {
+        const sub = a.events.detach$.subscribe(() => {
+          sub.unsubscribe();
+          resolve();
+        });
+      });
+      proxy.mode = 'reject';
+      for (const conn of proxy.connections) conn.destroy();
+      await detached;
+      expect(await a.push.send({ uid: 'ivy' }, { to: 'ivy', seq: 2 })).toEqual({ delivered: 0, held: 1 });
+      // Redis comes back empty: the held message's history is gone with it.
+      await own.stop();
+      await own.restart();
+      await eventually(async () => a.push.getMetrics().engineResyncs > 0, 10_000);
+      proxy.mode = 'forward';
+      const resumed = await c.resumed(1, 10_000);
+      expect(resumed).toMatchObject({ resumed: true, recovered: false });
+      expect(c.binds).toHaveLength(1);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('a send to several groups reaches a connection in two of them once, live and on replay, and counts it once', async () => {
     const config = engine();
     const a = await startApp({ engine: config });

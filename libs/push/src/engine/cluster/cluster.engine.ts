@@ -177,6 +177,7 @@ export abstract class ClusterEngine extends PushEngine {
         indexWriteFailed: (what, error) => this.indexWriteFailed(what, error),
         failed: (error) => this.failed(error),
         generation: () => this.liveness.currentGeneration,
+        ensureGeneration: () => this.liveness.ensureGeneration(),
       });
     }
     const holderResume = this.history && {
@@ -224,7 +225,9 @@ export abstract class ClusterEngine extends PushEngine {
     // Either side coming back means the index or the subscriptions may be stale: the resync listens again (confirmed)
     // before it makes this node's connections visible, so nothing is counted for a node that is not listening yet.
     transport.onReconnect(() => {
-      if (!this.closing) this.resync.schedule('the listener reconnected');
+      if (this.closing) return;
+      this.liveness.markStale();
+      this.resync.schedule('the listener reconnected');
     });
     this.registry.onMembership((kind, name, present) => {
       this.subscriptions.onMembership(kind, name, present);
@@ -750,7 +753,11 @@ export abstract class ClusterEngine extends PushEngine {
 
   override async readHistory(reads: HistoryRead[]): Promise<HistoryReadResult[]> {
     if (!this.history) return super.readHistory(reads);
-    return this.run(() => this.history!.read(reads));
+    // After a reconnect, whether the backend lost its data (and these connections their histories) is known first.
+    return this.run(async () => {
+      await this.liveness.ensureGeneration();
+      return this.history!.read(reads);
+    });
   }
 
   /** Runs a write to a resumable connection's index entries in its write turn; a missing entry schedules a resync. */

@@ -23,6 +23,8 @@ export interface HandOverCalls {
   failed(error: unknown): void;
   /** The backend's data generation now (it changes when the backend lost its data). */
   generation(): string;
+  /** Reads the generation again if the backend reconnected since (see `Liveness.ensureGeneration`). */
+  ensureGeneration(): Promise<void>;
 }
 
 /**
@@ -83,9 +85,10 @@ export class HandOver {
         return { status: 'moved', record: { clientId, uid, groups, session, since, historyLost } };
       }
     }
-    const taken = await this.calls.run(() =>
-      this.directory.adopt!(node, clientId, presented.toString('hex'), this.nodeId, this.offerWindow),
-    );
+    const taken = await this.calls.run(async () => {
+      await this.calls.ensureGeneration();
+      return this.directory.adopt!(node, clientId, presented.toString('hex'), this.nodeId, this.offerWindow);
+    });
     if (taken.status === 'busy') throw this.busy(clientId);
     if (taken.status !== 'ok') return { status: taken.status };
     // A server restarted since it dropped: the histories it missed messages in may be gone.
@@ -116,6 +119,9 @@ export class HandOver {
    * Its socket, if the server had not noticed it died, is replaced (4001) and the connection stays dropped meanwhile.
    */
   async offer(clientId: string, hash: string, by: string): Promise<AdoptReply> {
+    // Whether its histories were lost with the backend's data is known before it leaves with its flag (and from here
+    // on nothing awaits: two offers cannot interleave).
+    await this.calls.ensureGeneration();
     const conn = this.local.get(clientId);
     const resume = conn?.resume;
     if (!conn || !resume) return { status: 'not_found' };

@@ -65,6 +65,9 @@ export class Liveness {
   private probePending: { id: number; sent: number } | null = null;
   /** The directory's generation at the last tick (see `ClusterDirectory.generation`). */
   private generation: string | undefined;
+  /** The backend reconnected since the generation was last read: its data may be gone (see `ensureGeneration`). */
+  private stale = false;
+  private checking: Promise<void> | null = null;
 
   /** The backend's generation as last read ('' when the directory has none): changes when a server restarted. */
   get currentGeneration(): string {
@@ -85,6 +88,41 @@ export class Liveness {
     this.generation = await this.directory.generation?.();
     this.timer = setInterval(() => void this.tick(), this.options.reapInterval);
     this.timer.unref();
+  }
+
+  /** The backend reconnected: a server behind it may have restarted empty. */
+  markStale(): void {
+    this.stale = true;
+  }
+
+  /**
+   * Reads the generation again when the backend reconnected since it was last read, and reports a change at once
+   * (`dataLost`, then a resync), so that what depends on it (a resume's `recovered`) need not wait for the next round.
+   * Rejects when it cannot be read (the backend is away); it is read again next time.
+   */
+  ensureGeneration(): Promise<void> {
+    if (!this.stale) return Promise.resolve();
+    this.checking ??= (async () => {
+      this.stale = false;
+      try {
+        if (await this.readGeneration()) {
+          this.hooks.dataLost?.();
+          this.hooks.resync('a Redis server restarted (its data may be gone)');
+        }
+      } catch (error) {
+        this.stale = true;
+        throw error;
+      }
+    })().finally(() => (this.checking = null));
+    return this.checking;
+  }
+
+  /** Reads the backend's generation; true when it changed (a server restarted). */
+  private async readGeneration(): Promise<boolean> {
+    const generation = await this.directory.generation?.();
+    const restarted = generation !== undefined && this.generation !== undefined && generation !== this.generation;
+    if (generation !== undefined) this.generation = generation;
+    return restarted;
   }
 
   /** Stops the ticks. */
@@ -112,9 +150,8 @@ export class Liveness {
     this.probe();
     try {
       const absent = await this.directory.heartbeat(this.nodeId, this.options.nodeTtl);
-      const generation = await this.directory.generation?.();
-      const restarted = generation !== undefined && this.generation !== undefined && generation !== this.generation;
-      if (generation !== undefined) this.generation = generation;
+      this.stale = false;
+      const restarted = await this.readGeneration();
       if (absent || restarted) this.hooks.dataLost?.();
       if (absent) this.hooks.resync('this node was missing from the index');
       else if (restarted) this.hooks.resync('a Redis server restarted (its data may be gone)');
