@@ -10,6 +10,7 @@ import { createClientId } from '../identity/client-id';
 import type { PushAuthResult } from '../interfaces/push-module-options.interface';
 import { isPlainObject } from '../util/deep-merge';
 import { isWellFormedString } from '../util/well-formed';
+import { releaseFrameBuffers } from './frame-buffers';
 import { HeartbeatWheel } from './heartbeat-wheel';
 import { LocalConnection, type ServerCloseReason } from '../local/local-connection';
 import { LocalRegistry } from '../local/local-registry';
@@ -124,16 +125,19 @@ export class PushGatewayHost
         : null;
     this.socketHandlers = {
       ping(this: TaggedSocket, data: Buffer) {
+        releaseFrameBuffers(this);
         // ws's automatic pong is off (see afterInit): this one is subject to the send-queue cap. A ping does not
         // count as liveness: a peer that sends but never reads is not healthy.
         const conn = this[CONNECTION];
         if (conn) gateway.registry.control(conn, 'pong', data);
       },
       pong(this: TaggedSocket) {
+        releaseFrameBuffers(this);
         const conn = this[CONNECTION];
         if (conn) conn.lastSeen = Date.now();
       },
       message(this: TaggedSocket, data: RawData, isBinary: boolean) {
+        releaseFrameBuffers(this);
         const conn = this[CONNECTION];
         if (conn) gateway.onFrame(conn, data, isBinary);
         else if (this[HELLO]) gateway.onHello(this, data, isBinary);

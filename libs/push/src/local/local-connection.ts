@@ -31,9 +31,10 @@ export type ServerCloseReason =
 export interface ResumeState {
   /**
    * SHA-256 of the secret of the token the client holds now. A resume changes it when it writes the welcome that
-   * carries the next token, not before: a socket that dies before its welcome leaves the client's token good.
+   * carries the next token, not before: a socket that dies before its welcome leaves the client's token good. Hex
+   * (see `keptSecretHash`).
    */
-  secretHash: Buffer;
+  secretHash: string;
   /**
    * Whether the client was given a token for this connection (its welcome was written). One that was not (its socket
    * closed first) cannot be resumed by anyone: a drop ends it instead of keeping it for the window.

@@ -11,7 +11,7 @@ import type { PushMetrics } from '../push-metrics.service';
 import type { EncodedMessage } from '../message/encoded-message';
 import { PushCloseCode, type HelloFrame, type ResumeRefusal, type Welcome } from './push-protocol';
 import { planReplay } from './replay-plan';
-import { createResumeSecret, hashResumeSecret, parseResumeToken } from './resume-token';
+import { createResumeSecret, hashResumeSecret, keptSecretHash, parseResumeToken } from './resume-token';
 
 /** How a resume ended. */
 export type ResumeOutcome =
@@ -39,7 +39,7 @@ export type WelcomeBuilder = (conn: LocalConnection, secret: string, resume: Wel
 export function newResumeState(): { state: ResumeState; secret: string } {
   const secret = createResumeSecret();
   const state: ResumeState = {
-    secretHash: hashResumeSecret(secret),
+    secretHash: keptSecretHash(secret),
     issued: false,
     since: new Map(),
     detachedUntil: 0,
@@ -203,7 +203,7 @@ export class ResumeHandshake {
       conn,
       socket,
       () => {
-        resume.secretHash = hashResumeSecret(secret);
+        resume.secretHash = keptSecretHash(secret);
         resume.issued = true;
         resume.historyLost = false; // reported now: the client reloads its state
         this.registry.write(conn, this.welcome(conn, secret, { resumed: true, recovered, previousClientId }));

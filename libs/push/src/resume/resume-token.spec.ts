@@ -4,6 +4,7 @@ import {
   createResumeSecret,
   formatResumeToken,
   hashResumeSecret,
+  keptSecretHash,
   parseResumeToken,
   sameSecretHash,
 } from './resume-token';
@@ -58,26 +59,37 @@ describe('resume-token', () => {
     expect(hashResumeSecret(secret)).toEqual(createHash('sha256').update(secret, 'utf8').digest());
   });
 
+  it('keeps the same SHA-256 as 64 hex characters', () => {
+    expect(keptSecretHash('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    const secret = createResumeSecret();
+    expect(keptSecretHash(secret)).toBe(hashResumeSecret(secret).toString('hex'));
+  });
+
   describe('sameSecretHash', () => {
     const secret = createResumeSecret();
 
-    it('is true for the same hash, even from another buffer', () => {
-      expect(sameSecretHash(hashResumeSecret(secret), hashResumeSecret(secret))).toBe(true);
+    it('is true for the presented hash of the kept secret', () => {
+      expect(sameSecretHash(hashResumeSecret(secret), keptSecretHash(secret))).toBe(true);
     });
 
     it('is false for another secret', () => {
-      expect(sameSecretHash(hashResumeSecret(secret), hashResumeSecret(createResumeSecret()))).toBe(false);
+      expect(sameSecretHash(hashResumeSecret(secret), keptSecretHash(createResumeSecret()))).toBe(false);
+      expect(sameSecretHash(hashResumeSecret(createResumeSecret()), keptSecretHash(secret))).toBe(false);
     });
 
-    it('is false when nothing is stored', () => {
+    it('is false when nothing is kept', () => {
       expect(sameSecretHash(hashResumeSecret(secret), null)).toBe(false);
       expect(sameSecretHash(hashResumeSecret(secret), undefined)).toBe(false);
+      expect(sameSecretHash(hashResumeSecret(secret), '')).toBe(false);
     });
 
-    it('is false, without throwing, for hashes of different lengths', () => {
-      const hash = hashResumeSecret(secret);
-      expect(sameSecretHash(hash.subarray(0, 16), hash)).toBe(false);
-      expect(sameSecretHash(hash, hash.subarray(0, 16))).toBe(false);
+    it('is false, without throwing, for hashes of different lengths or a kept value that is not hex', () => {
+      const kept = keptSecretHash(secret);
+      const presented = hashResumeSecret(secret);
+      expect(sameSecretHash(presented.subarray(0, 16), kept)).toBe(false);
+      expect(sameSecretHash(presented, kept.slice(0, 32))).toBe(false);
+      expect(sameSecretHash(presented, 'z'.repeat(64))).toBe(false);
+      expect(sameSecretHash(presented, `${kept.slice(0, 62)}zz`)).toBe(false);
     });
   });
 });

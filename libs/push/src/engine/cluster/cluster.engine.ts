@@ -739,7 +739,7 @@ export abstract class ClusterEngine extends PushEngine {
     // drop that came meanwhile (then it stays dropped, with its new secret).
     await this.markInIndex(conn, async (bindings) => {
       const attached = resume.detachedUntil !== 0 || (await this.directory.setDetached!(this.nodeId, bindings, 0, ''));
-      return attached && (await this.directory.setSecret!(this.nodeId, bindings, resume.secretHash.toString('hex')));
+      return attached && (await this.directory.setSecret!(this.nodeId, bindings, resume.secretHash));
     }).catch((error: unknown) => this.indexWriteFailed('reattach', error));
   }
 
@@ -879,7 +879,7 @@ function recordOf(conn: LocalConnection): ConnectionRecord {
   const resume = conn.resume;
   if (resume) {
     record.resumable = {
-      secretHash: resume.secretHash.toString('hex'),
+      secretHash: resume.secretHash,
       since: [...resume.since].map(([key, offset]) => [key, offset && formatOffset(offset)] as const),
       historyLost: resume.historyLost,
       detachedUntil: resume.detachedUntil,
