@@ -117,6 +117,37 @@ describe('resume on the Redis engine', () => {
     expect(c.binds).toHaveLength(1);
   });
 
+  it("a node that missed the first messages to a connection's client_id (its subscriber cut and restored) cuts it with 1013 at the next one; it resumes and gets every one once and in order", async () => {
+    proxy = await TcpProxy.start(redis.port);
+    const config = engine();
+    const a = await startApp({ engine: { ...config, url: proxy.url } });
+    const b = await startApp({ engine: config });
+    apps.push(a, b);
+    let bound = false;
+    const c = client(a, async (id) => {
+      await a.push.bindUid(id, 'carol');
+      bound = true;
+    });
+    await c.until('bound', () => bound);
+    const id = c.clientId;
+    // Nothing was ever sent to its client_id: the first message A would hear of that history is past what it missed.
+    const sub = await proxy.waitFor((conn) => conn.subscriber);
+    proxy.mode = 'reject';
+    sub.destroy();
+    let seq = 0;
+    const send = async () => b.push.sendToClient(id, { to: id, seq: ++seq });
+    for (let i = 0; i < 4; i++) await send();
+    proxy.mode = 'forward';
+    await eventually(async () => a.push.getMetrics().engineResyncs > 0, 10_000);
+    await send();
+    const resumed = await c.resumed(1, 10_000);
+    expect(resumed).toMatchObject({ resumed: true, recovered: true });
+    await c.received(seq, 10_000);
+    expect(c.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(a.push.getMetrics().resumes.gaps).toBe(1);
+    expect(c.binds).toHaveLength(1);
+  });
+
   it('Redis restarted empty: a resume right after the node reconnects, before its liveness round, is told recovered: false', async () => {
     const own = await RedisServer.start();
     try {

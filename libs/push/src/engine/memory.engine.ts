@@ -57,7 +57,6 @@ export class MemoryEngine extends PushEngine {
     this.local.add(conn, initial);
     for (const group of initial?.groups ?? []) this.registry.join(conn, group);
     this.markSince(conn, { kind: 'all' });
-    this.markSince(conn, { kind: 'client', name: conn.id });
     if (conn.uid) this.markSince(conn, { kind: 'uid', name: conn.uid });
     for (const group of conn.groups) this.markSince(conn, { kind: 'group', name: group });
   }

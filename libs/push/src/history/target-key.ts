@@ -7,6 +7,9 @@ export type TargetRef =
   | { kind: 'group'; name: string }
   | { kind: 'client'; name: string };
 
+/** How the history key of a client_id starts (`c:<client_id>`). */
+export const CLIENT_KEY_PREFIX = 'c:';
+
 /** Names up to this many characters appear as they are in a key; longer ones are hashed, so every key is short. */
 const READABLE_NAME = 32;
 
@@ -20,7 +23,7 @@ export function targetKey(target: TargetRef): string {
     case 'all':
       return 'a';
     case 'client':
-      return `c:${target.name}`;
+      return `${CLIENT_KEY_PREFIX}${target.name}`;
     case 'uid':
       return nameKey('u', target.name);
     case 'group':

@@ -1,5 +1,6 @@
 import type { WebSocket } from 'ws';
 import type { HistoryOffset } from '../history/history-offset';
+import { CLIENT_KEY_PREFIX } from '../history/target-key';
 import type { PushSession } from '../interfaces/push-message.interface';
 import type { EncodedMessage } from '../message/encoded-message';
 import type { WriteQueue } from './connection-writes';
@@ -43,7 +44,8 @@ export interface ResumeState {
   /**
    * Where the connection joined each of its targets' histories: history key → that history's head when it joined
    * (null: the target had no history then, so all of its current history came later). A replay never starts before
-   * it, whatever offset the client claims.
+   * it, whatever offset the client claims. Its client_ids' histories are not kept here: they are always null (read it
+   * through `joinedAt`).
    */
   since: Map<string, HistoryOffset | null>;
   /** While it is dropped and resumable: until when (ms); 0 while a socket is attached. */
@@ -81,6 +83,17 @@ export interface ResumeState {
  */
 export function resuming(state: ResumeState): boolean {
   return state.pending !== null || (state.movedTo !== null && Date.now() < state.offerUntil);
+}
+
+/**
+ * Where a resumable connection joined the history `key` (see `ResumeState.since`); undefined for a target it was never
+ * said to join. A client_id's history (`c:<id>`, its current id's or a previous one's) is not kept in `since`, to save
+ * an entry and a key string per connection: it starts after its connection does, so the connection joined it when it
+ * had nothing (null).
+ */
+export function joinedAt(resume: ResumeState, key: string): HistoryOffset | null | undefined {
+  const since = resume.since.get(key);
+  return since === undefined && key.startsWith(CLIENT_KEY_PREFIX) ? null : since;
 }
 
 const EMPTY_SESSION: PushSession = Object.freeze({});

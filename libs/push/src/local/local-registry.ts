@@ -5,7 +5,7 @@ import type { EncodedMessage, EnvelopeEntry } from '../message/encoded-message';
 import type { PushMetrics } from '../push-metrics.service';
 import { resumableForm } from '../resume/push-protocol';
 import type { HistoryOffset } from '../history/history-offset';
-import type { LocalConnection, ResumeState, ServerCloseReason } from './local-connection';
+import { joinedAt, type LocalConnection, type ResumeState, type ServerCloseReason } from './local-connection';
 import { controlFrameSize, SocketWriter, type SocketWriteMode } from './socket-writer';
 
 /** Settings the registry needs to protect the process. */
@@ -322,7 +322,7 @@ export class LocalRegistry {
   private inSequence(resume: ResumeState, entry: EnvelopeEntry | null): Sequence {
     if (entry === null) return Sequence.Next;
     const sent = (resume.sent ??= new Map());
-    const last = sent.has(entry.key) ? sent.get(entry.key) : resume.since.get(entry.key);
+    const last = sent.has(entry.key) ? sent.get(entry.key) : joinedAt(resume, entry.key);
     const { epoch, n } = entry.offset;
     // Unknown (a target it was never said to join): nothing to compare with. Null: the target had no history when it
     // joined, so its history started later, at 1. Another epoch: the history started again, at 1.

@@ -5,7 +5,7 @@ import { PushEngineUnavailableError } from '../errors/push.errors';
 import type { HistoryRead } from '../history/history.interface';
 import { connectionTargets, targetKey } from '../history/target-key';
 import { createClientId } from '../identity/client-id';
-import { LocalConnection, type ResumeState } from '../local/local-connection';
+import { joinedAt, LocalConnection, type ResumeState } from '../local/local-connection';
 import type { LocalRegistry } from '../local/local-registry';
 import type { PushMetrics } from '../push-metrics.service';
 import type { EncodedMessage } from '../message/encoded-message';
@@ -187,7 +187,7 @@ export class ResumeHandshake {
     const targets = connectionTargets(conn, previousClientId);
     const reads: HistoryRead[] = targets.map((target) => {
       const key = targetKey(target);
-      return { key, target, cursors: [hello.cursors.get(key), resume.since.get(key)] };
+      return { key, target, cursors: [hello.cursors.get(key), joinedAt(resume, key)] };
     });
     let results;
     try {

@@ -311,10 +311,11 @@ export abstract class ClusterEngine extends PushEngine {
   private async markSince(conn: LocalConnection): Promise<void> {
     const since = conn.resume?.since;
     if (!since || !this.history) return;
-    const missing = targetsOf(conn).filter((target) => !since.has(targetKey(target)));
+    // Its client_id's history is not kept there (see `joinedAt`).
+    const missing = targetsOf(conn).filter((target) => target.kind !== 'client' && !since.has(targetKey(target)));
     if (missing.length === 0) return;
     const heads = await this.history.heads(missing);
-    missing.forEach((target, i) => since.set(targetKey(target), target.kind === 'client' ? null : heads[i]));
+    missing.forEach((target, i) => since.set(targetKey(target), heads[i]));
   }
 
   async unregister(conn: LocalConnection): Promise<ClientInfo> {
