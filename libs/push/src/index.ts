@@ -25,7 +25,7 @@ export {
 export { MemoryEngine } from './engine/memory.engine';
 export type { RedisEngineOptions, RedisConnectionOptions } from './engine/redis/redis-engine.options';
 export { LocalRegistry, type LocalRegistryLimits, type DeliveryCount } from './local/local-registry';
-export { LocalConnection, type ResumeState, type ServerCloseReason } from './local/local-connection';
+export { joinedAt, LocalConnection, type ResumeState, type ServerCloseReason } from './local/local-connection';
 export { MemoryHistory } from './history/memory-history';
 export type { HistoryEntry, HistoryLimits, HistoryRead, HistoryReadResult } from './history/history.interface';
 export { formatOffset, parseOffset, type HistoryOffset } from './history/history-offset';
