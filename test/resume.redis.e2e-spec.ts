@@ -83,31 +83,45 @@ describe('resume on the Redis engine', () => {
     expect(c.resumes).toEqual([]);
   });
 
-  it("a node whose subscriber missed messages (its link to Redis cut and restored) cuts its resumable clients with 1013; they resume and get every message once and in order", async () => {
+  /**
+   * Two nodes, A's link to Redis through a TCP proxy, and a resumable client on A bound to `uid`. `deafWhile(fn)` cuts
+   * A's subscriber connection (Redis up, the commands untouched), runs `fn` (what is published then, A never hears),
+   * lets it reconnect and waits for A's resync.
+   */
+  const deafNodeSetup = async (uid: string) => {
     proxy = await TcpProxy.start(redis.port);
+    const link = proxy;
     const config = engine();
-    const a = await startApp({ engine: { ...config, url: proxy.url } });
+    const a = await startApp({ engine: { ...config, url: link.url } });
     const b = await startApp({ engine: config });
     apps.push(a, b);
     let bound = false;
     const c = client(a, async (id) => {
-      await a.push.bindUid(id, 'alice');
+      await a.push.bindUid(id, uid);
       bound = true;
     });
     await c.until('bound', () => bound);
+    const deafWhile = async (fn: () => Promise<void>) => {
+      const sub = await link.waitFor((conn) => conn.subscriber);
+      link.mode = 'reject';
+      sub.destroy();
+      await fn();
+      link.mode = 'forward';
+      await eventually(async () => a.push.getMetrics().engineResyncs > 0, 10_000);
+    };
+    return { a, b, c, deafWhile };
+  };
+
+  it("a node whose subscriber missed messages (its link to Redis cut and restored) cuts its resumable clients with 1013; they resume and get every message once and in order", async () => {
+    const { a, b, c, deafWhile } = await deafNodeSetup('alice');
     let seq = 0;
     const send = async () => b.push.sendToUid('alice', { to: 'alice', seq: ++seq });
     await send();
     await c.received(1);
-
-    // A's subscriber connection drops (Redis up, the commands untouched): what B publishes meanwhile, A never hears.
-    const sub = await proxy.waitFor((conn) => conn.subscriber);
-    proxy.mode = 'reject';
-    sub.destroy();
-    for (let i = 0; i < 5; i++) await send();
-    proxy.mode = 'forward';
+    await deafWhile(async () => {
+      for (let i = 0; i < 5; i++) await send();
+    });
     // Once A listens again, the next push reaches it past the gap: the client is cut, resumes, and gets all of it.
-    await eventually(async () => a.push.getMetrics().engineResyncs > 0, 10_000);
     await send();
     const resumed = await c.resumed(1, 10_000);
     expect(resumed).toMatchObject({ resumed: true, recovered: true });
@@ -118,27 +132,14 @@ describe('resume on the Redis engine', () => {
   });
 
   it("a node that missed the first messages to a connection's client_id (its subscriber cut and restored) cuts it with 1013 at the next one; it resumes and gets every one once and in order", async () => {
-    proxy = await TcpProxy.start(redis.port);
-    const config = engine();
-    const a = await startApp({ engine: { ...config, url: proxy.url } });
-    const b = await startApp({ engine: config });
-    apps.push(a, b);
-    let bound = false;
-    const c = client(a, async (id) => {
-      await a.push.bindUid(id, 'carol');
-      bound = true;
-    });
-    await c.until('bound', () => bound);
+    const { a, b, c, deafWhile } = await deafNodeSetup('carol');
     const id = c.clientId;
-    // Nothing was ever sent to its client_id: the first message A would hear of that history is past what it missed.
-    const sub = await proxy.waitFor((conn) => conn.subscriber);
-    proxy.mode = 'reject';
-    sub.destroy();
     let seq = 0;
     const send = async () => b.push.sendToClient(id, { to: id, seq: ++seq });
-    for (let i = 0; i < 4; i++) await send();
-    proxy.mode = 'forward';
-    await eventually(async () => a.push.getMetrics().engineResyncs > 0, 10_000);
+    // Nothing was ever sent to its client_id: the first message A hears of that history is past what it missed.
+    await deafWhile(async () => {
+      for (let i = 0; i < 4; i++) await send();
+    });
     await send();
     const resumed = await c.resumed(1, 10_000);
     expect(resumed).toMatchObject({ resumed: true, recovered: true });
