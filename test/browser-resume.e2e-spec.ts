@@ -28,6 +28,19 @@ function waitForText(page: Page, selector: string, value: string | RegExp): Prom
     .waitFor({ timeout: WAIT_MS });
 }
 
+/** Opens the demo page, logs in as alice (which binds) and joins the group room, as a user would. */
+async function openLoggedIn(page: Page): Promise<void> {
+  const text = (selector: string, value: string) => waitForText(page, selector, value);
+  expect((await page.goto('/'))?.status()).toBe(200);
+  await text('#status', 'open');
+  await page.locator('#login-uid').fill('alice');
+  await page.locator('#login-btn').click();
+  await text('#bound', 'as alice');
+  await page.locator('#group').fill('room');
+  await page.locator('#join-btn').click();
+  await text('#groups', 'room');
+}
+
 describe('demo page on the official client in headless Chromium: a network cut', () => {
   let t: TestApp;
   let proxy: TcpProxy;
@@ -47,14 +60,7 @@ describe('demo page on the official client in headless Chromium: a network cut',
     problems = [];
     page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    expect((await page.goto('/'))?.status()).toBe(200);
-    await text('#status', 'open');
-    await page.locator('#login-uid').fill('alice');
-    await page.locator('#login-btn').click();
-    await text('#bound', 'as alice');
-    await page.locator('#group').fill('room');
-    await page.locator('#join-btn').click();
-    await text('#groups', 'room');
+    await openLoggedIn(page);
   };
   const text = (selector: string, value: string | RegExp) => waitForText(page, selector, value);
   const messages = () => page.locator('#log li.msg').allTextContents();
@@ -199,14 +205,7 @@ describe('demo page on the official client in headless Chromium: a restart of it
     page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
     page.on('pageerror', (e) => problems.push(e.message));
     const text = (selector: string, value: string | RegExp) => waitForText(page, selector, value);
-    expect((await page.goto('/'))?.status()).toBe(200);
-    await text('#status', 'open');
-    await page.locator('#login-uid').fill('alice');
-    await page.locator('#login-btn').click();
-    await text('#bound', 'as alice');
-    await page.locator('#group').fill('room');
-    await page.locator('#join-btn').click();
-    await text('#groups', 'room');
+    await openLoggedIn(page);
     const first = (await page.locator('#client-id').textContent()) ?? '';
     const holder = first.startsWith(idOf(a)) ? a : b;
     const other = holder === a ? b : a;
