@@ -53,6 +53,24 @@ export type StormMessage = {
 };
 
 /**
+ * What the push-only node's storm stream did (`streamStop`): messages sent and accepted (`delivered + held > 0`), the
+ * deliveries and holds they reported, the longest send, each target's last number, the numbers refused per target,
+ * and a few refusals as samples.
+ */
+export interface StreamResult {
+  sent: number;
+  accepted: number;
+  delivered: number;
+  held: number;
+  heldMessages: number;
+  maxSendMs: number;
+  seconds: number;
+  last: Record<string, number>;
+  rejected: Record<string, number[]>;
+  samples: string[];
+}
+
+/**
  * A bench message of about `bytes` bytes once serialised: `{"type":"bench","seq":…,"t":…,"pad":"xxx…"}`.
  * `t` is the send time (`nowMs()`), from which the clients compute latency.
  */

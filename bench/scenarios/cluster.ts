@@ -60,6 +60,18 @@ export interface ClusterFigures {
   single: { deliveriesPerSec: number; cpuUsPerDelivery: number };
 }
 
+/**
+ * Our bench server on the Redis engine three times, with `engineArgs`: gateway nodes A and B, and C, push-only
+ * (`--gateway=off`), from which the sends are issued.
+ */
+export function startRedisNodes(session: Session, engineArgs: string[]): Promise<[Server, Server, Server]> {
+  return Promise.all([
+    session.startServer('ours', 'node-A', engineArgs),
+    session.startServer('ours', 'node-B', engineArgs),
+    session.startServer('ours', 'node-C (push-only)', [...engineArgs, '--gateway=off']),
+  ]);
+}
+
 /** Both sessions of one repeat: one redis-server, then the Redis Cluster. */
 export async function runCluster(config: BenchConfig, single: BurstFigures): Promise<ClusterFigures> {
   const redis = await runClusterSession(config, 'redis');
@@ -97,11 +109,7 @@ async function runClusterSession(config: BenchConfig, backend: ClusterBackend): 
       redisCpu = async () => (await cluster.cpu()).sort((x, y) => x.index - y.index).map((m) => m.userS + m.sysS);
     }
     engineArgs = ['--engine=redis', ...engineArgs, '--prefix=bench:', ...oursArgs(config)];
-    const [a, b, c] = await Promise.all([
-      session.startServer('ours', 'node-A', engineArgs),
-      session.startServer('ours', 'node-B', engineArgs),
-      session.startServer('ours', 'node-C (push-only)', [...engineArgs, '--gateway=off']),
-    ]);
+    const [a, b, c] = await startRedisNodes(session, engineArgs);
     const loadgens = await session.startLoadgens(loadgensFor(n));
     const nA = Math.ceil(n / 2);
     const nB = n - nA;

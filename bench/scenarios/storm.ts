@@ -19,24 +19,12 @@
  *     storm, i.e. every frame but replays and welcomes), per resume; and (b) ÷ (a).
  */
 import { join } from 'node:path';
-import { nowMs, percentile, sleep, stormGroupOf } from '../lib/common';
+import { nowMs, percentile, sleep, stormGroupOf, type StreamResult } from '../lib/common';
 import { connectClients, loadgensFor, Session, waitClients, waitGroup, type Server, type StormClientOptions } from '../lib/session';
 import type { MeasureResult } from '../servers/control';
 import type { BenchConfig } from './config';
+import { startRedisNodes } from './cluster';
 import { oursArgs } from './fanout';
-
-interface StreamResult {
-  sent: number;
-  accepted: number;
-  delivered: number;
-  held: number;
-  heldMessages: number;
-  maxSendMs: number;
-  seconds: number;
-  last: Record<string, number>;
-  rejected: Record<string, number[]>;
-  samples: string[];
-}
 
 interface VerifyResult {
   clients: number;
@@ -194,11 +182,7 @@ export async function runStorm(config: BenchConfig, rep = 0): Promise<StormFigur
   try {
     const redis = await session.startRedis();
     const engineArgs = ['--engine=redis', `--redis=${redis.url}`, '--prefix=bench:', ...oursArgs(config)];
-    const [a, b, c] = await Promise.all([
-      session.startServer('ours', 'node-A', engineArgs),
-      session.startServer('ours', 'node-B', engineArgs),
-      session.startServer('ours', 'node-C (push-only)', [...engineArgs, '--gateway=off']),
-    ]);
+    const [a, b, c] = await startRedisNodes(session, engineArgs);
     const loadgens = await session.startLoadgens(loadgensFor(n));
     const nA = Math.ceil(n / 2);
     const nB = n - nA;

@@ -31,7 +31,7 @@ import { ConsoleLogger, Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { PushEvents, PushModule, PushService, PushWsAdapter, type PushModuleOptions } from '../../libs/push/src';
-import { benchMessage, groupsOf, nowMs, parseArgs, pool, spreadGroupFor, stormGroupFor, stormGroupOf, type StormMessage } from '../lib/common';
+import { benchMessage, groupsOf, nowMs, parseArgs, pool, spreadGroupFor, stormGroupFor, stormGroupOf, type StormMessage, type StreamResult } from '../lib/common';
 import { announceReady, startControl } from './control';
 import { guardChild } from '../lib/ipc';
 
@@ -286,18 +286,7 @@ class Stream {
     void done.finally(() => this.inFlight.delete(done));
   }
 
-  async stop(): Promise<{
-    sent: number;
-    accepted: number;
-    delivered: number;
-    held: number;
-    heldMessages: number;
-    maxSendMs: number;
-    seconds: number;
-    last: Record<string, number>;
-    rejected: Record<string, number[]>;
-    samples: string[];
-  }> {
+  async stop(): Promise<StreamResult> {
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = null;
     const seconds = (performance.now() - this.startedAt) / 1000;
