@@ -403,6 +403,20 @@ describe('LocalRegistry', () => {
       registry.detach(conn, Date.now() + 60_000, (reason) => ended.push(reason));
     }
 
+    /**
+     * A resumable connection that dropped and was given a second socket (`pairs[1]`), its welcome not yet released;
+     * `ended` records how a detached end reports.
+     */
+    async function reattachedToSecondSocket(ended: ServerCloseReason[] = []) {
+      const { conns, pairs } = await connect(2);
+      const [conn] = conns;
+      makeResumable(conn);
+      registry.add(conn);
+      detach(conn, ended);
+      registry.reattach(conn, pairs[1].server);
+      return { conn, pairs };
+    }
+
     afterEach(() => {
       // Clears the expiry timers of connections still detached.
       for (const conn of [...registry.connections()]) registry.remove(conn);
@@ -488,12 +502,7 @@ describe('LocalRegistry', () => {
     });
 
     it('drops collected frames up to the replayed offset and writes the first one past it', async () => {
-      const { conns, pairs } = await connect(2);
-      const [conn] = conns;
-      makeResumable(conn);
-      registry.add(conn);
-      detach(conn);
-      registry.reattach(conn, pairs[1].server);
+      const { conn, pairs } = await reattachedToSecondSocket();
       for (const n of [1, 2, 3]) registry.deliver([conn], pushed(`m${n}`, n));
       const welcome = () => registry.write(conn, EncodedMessage.encode({ type: 'welcome' }));
       await registry.release(conn, pairs[1].server, welcome, new Map([[key, { epoch, n: 2 }]]));
@@ -510,12 +519,7 @@ describe('LocalRegistry', () => {
     });
 
     it('treats a frame of another epoch of a replayed history as new', async () => {
-      const { conns, pairs } = await connect(2);
-      const [conn] = conns;
-      makeResumable(conn);
-      registry.add(conn);
-      detach(conn);
-      registry.reattach(conn, pairs[1].server);
+      const { conn, pairs } = await reattachedToSecondSocket();
       await registry.release(conn, pairs[1].server, () => undefined, new Map([[key, { epoch, n: 5 }]]));
       registry.deliver([conn], pushed('restarted', 1, key, 'aaaaaaaaaaaa'));
       expect(await receivedBefore(pairs[1])).toEqual([envelope('restarted', 1, key, 'aaaaaaaaaaaa')]);
@@ -538,13 +542,8 @@ describe('LocalRegistry', () => {
     });
 
     it('a reattached connection can no longer be ended as detached', async () => {
-      const { conns, pairs } = await connect(2);
-      const [conn] = conns;
-      makeResumable(conn);
-      registry.add(conn);
       const ended: ServerCloseReason[] = [];
-      detach(conn, ended);
-      registry.reattach(conn, pairs[1].server);
+      const { conn } = await reattachedToSecondSocket(ended);
       expect(registry.endDetached(conn, 'closed-by-server')).toBe(false);
       expect(ended).toEqual([]);
     });
